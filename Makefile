@@ -1,0 +1,28 @@
+# Two entry points: `make repro` (the whole pipeline) and `make test`. Both create and fill .venv when
+# missing; the install reruns only when pyproject.toml changes, so a second call starts in seconds.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: setup repro test bench plots
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	touch $@
+
+repro: setup
+	dvc repro
+
+test: setup
+	bash scripts/install_chromium.sh
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench.py
+
+plots: setup
+	dvc plots show --open || true

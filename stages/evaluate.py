@@ -1,0 +1,28 @@
+"""Stage `evaluate@<variant>`: reconstruction metrics for train, train refit and test -> metrics/<variant>.json."""
+from vadlib import paths
+from vadlib.cli import run, stage_parser
+from vadlib.config import load_params
+
+
+def main() -> None:
+    args = stage_parser(__doc__, variant=True).parse_args()
+    cfg = load_params(args.params)
+    cfg.variant(args.variant)
+
+    from vadlib.data import load_prepared
+    from vadlib.device import resolve_device
+    from vadlib.evaluate import evaluate_variant
+    from vadlib.io import load_tensors, write_json
+    from vadlib.train import load_decoder
+
+    checkpoint = load_tensors(paths.model(args.variant))
+    decoder = load_decoder(checkpoint, resolve_device(cfg.device), str(paths.model(args.variant)))
+    metrics = evaluate_variant(decoder, checkpoint, load_tensors(paths.fitted(args.variant)),
+                               load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA), cfg.evaluate.batch_size)
+    write_json(paths.metrics(args.variant), metrics)
+    print(f"evaluate/{args.variant}: course_loss train {metrics['train']['course_loss']:.4f}, "
+          f"test {metrics['test']['course_loss']:.4f}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,27 @@
+"""Stage `prepare`: verify Fashion-MNIST and write the train/test subsets to data/prepared/."""
+import sys
+from pathlib import Path
+
+try:
+    import vadlib  # noqa: F401
+except ImportError:  # run as `python stages/prepare.py` from the project root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vadlib.cli import run, stage_parser
+from vadlib.config import load_params
+
+
+def main() -> None:
+    args = stage_parser("Verify Fashion-MNIST and write the train/test subsets.").parse_args()
+    cfg = load_params(args.params)
+    from vadlib.data import prepare  # after the params check, so a bad file fails before the torch import
+
+    m = prepare(cfg.data, cfg.seed)
+    print(
+        f"prepared {m['n_train']} train / {m['n_test']} test images ({m['subset']} subset, "
+        f"seed {cfg.seed}) from {cfg.data.resolved_root} -> data/prepared/"
+    )
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,226 @@
+"""The params.yaml schema: typed sections grouped by stage, validated in full before any work starts.
+
+Each field carries its allowed range or choices in `metadata`; `load_params` walks the schema once and
+reports every problem on its own line ("train.epochs: got -3, expected an integer >= 1"), so a user
+fixes a hand-edited file in one go.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+DATA_ROOT_ENV = "VADLIB_DATA_ROOT"
+
+
+def _num(default, lo=None, hi=None, lo_open=False):
+    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open})
+
+
+def _choice(default, *choices):
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = "../shared/data/fashion-mnist"
+    download: bool = True
+    verify_md5: bool = True
+    n_train: int = _num(1000, 1, 60000)
+    n_test: int = _num(1000, 1, 10000)
+    subset: str = _choice("first", "first", "stratified")
+
+    @property
+    def resolved_root(self) -> Path:
+        """The environment variable wins over params, so one checkout can point at any data folder."""
+        return Path(os.environ.get(DATA_ROOT_ENV) or self.root).expanduser()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    latent_dim: int = _num(100, 1, 4096)
+    channels: tuple[int, int] = (128, 64)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _num(100, 1, 100000)
+    batch_size: int = _num(64, 1, 65536)
+    lr_decoder: float = _num(3e-3, 0.0, 10.0, lo_open=True)
+    lr_latent: float = _num(3e-2, 0.0, 100.0, lo_open=True)
+    schedule: str = _choice("cosine", "constant", "cosine")
+    warmup_epochs: int = _num(0, 0, 100000)
+    checkpoint_every: int = _num(10, 0, 100000)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int = _num(100, 1, 100000)
+    batch_size: int = _num(1000, 1, 65536)
+    lr: float = _num(5e-2, 0.0, 100.0, lo_open=True)
+    schedule: str = _choice("cosine", "constant", "cosine")
+    refit_train: bool = True
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = _num(64, 1, 65536)
+
+
+@dataclass(frozen=True)
+class TsneConfig:
+    perplexity: float = _num(30.0, 1.0, 1000.0)
+    n_points: int = _num(1000, 10, 70000)
+    max_iter: int = _num(1000, 250, 100000)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    n_images: int = _num(10, 1, 100)
+    n_samples: int = _num(50, 1, 1000)
+    interp_steps: int = _num(5, 2, 50)
+    interp_pairs: int = _num(4, 1, 50)
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    distribution: str = "normal"
+    beta: float = _num(1.0, 0.0, 1e6)
+    init: str = _choice("class", "class", "random")
+    init_scale: float = _num(1.0, 0.0, 1e3)
+    init_width: float = _num(0.1, 0.0, 1e3, lo_open=True)
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = _num(0, 0, 2**31 - 1)
+    device: str = "auto"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    fit: FitConfig = FitConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    tsne: TsneConfig = TsneConfig()
+    render: RenderConfig = RenderConfig()
+    variants: dict[str, VariantConfig] = field(default_factory=dict)
+
+    def variant(self, name: str) -> VariantConfig:
+        if name not in self.variants:
+            known = ", ".join(self.variants) or "none"
+            raise ConfigError(f"variants.{name}: no such variant in params (known: {known})")
+        return self.variants[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML types only (tuples become lists), as stored in checkpoints and the report."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def _type_name(tp) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _check_scalar(path: str, value: Any, tp, meta, errors: list[str]):
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        errors.append(f"{path}: got {value!r}, expected {_type_name(tp)}")
+        return value
+    if tp in (int, float):
+        lo, hi, lo_open = meta.get("lo"), meta.get("hi"), meta.get("lo_open")
+        if value != value or (lo is not None and (value <= lo if lo_open else value < lo)) or (
+            hi is not None and value > hi
+        ):
+            bound = f"> {lo}" if lo_open else f">= {lo}"
+            errors.append(f"{path}: got {value!r}, expected {_type_name(tp)} {bound} and <= {hi}")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        errors.append(f"{path}: got {value!r}, expected one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def _build(cls, raw: Any, path: str, errors: list[str]):
+    if not isinstance(raw, dict):
+        errors.append(f"{path or 'params'}: got {raw!r}, expected a mapping of keys")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            errors.append(f"{path}{key}: unknown key, expected one of {', '.join(sorted(names))}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        value, tp, where = raw[f.name], hints[f.name], f"{path}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            values[f.name] = _build(tp, value, where + ".", errors)
+        elif typing.get_origin(tp) is dict:
+            values[f.name] = _build_variants(value, where, errors)
+        elif typing.get_origin(tp) is tuple:
+            n = len(typing.get_args(tp))
+            if not (isinstance(value, list) and len(value) == n and all(type(v) is int and v >= 1 for v in value)):
+                errors.append(f"{where}: got {value!r}, expected a list of {n} positive integers")
+            else:
+                values[f.name] = tuple(value)
+        else:
+            values[f.name] = _check_scalar(where, value, tp, f.metadata, errors)
+    try:
+        return cls(**values)
+    except TypeError:
+        return cls()
+
+
+def _build_variants(raw: Any, path: str, errors: list[str]) -> dict[str, VariantConfig]:
+    from .distributions import REGISTRY
+
+    if not isinstance(raw, dict) or not raw:
+        errors.append(f"{path}: got {raw!r}, expected a non-empty mapping of variant name -> settings")
+        return {}
+    out = {}
+    for name, spec in raw.items():
+        where = f"{path}.{name}"
+        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+            errors.append(f"{where}: bad variant name {name!r}, expected letters, digits, '_' or '-'")
+            continue
+        if not isinstance(spec, dict) or "distribution" not in spec:
+            errors.append(f"{where}.distribution: missing, expected one of {', '.join(REGISTRY)}")
+            continue
+        variant = _build(VariantConfig, spec, where + ".", errors)
+        if variant.distribution not in REGISTRY:
+            errors.append(
+                f"{where}.distribution: got {variant.distribution!r}, expected one of {', '.join(REGISTRY)}"
+            )
+        out[name] = variant
+    return out
+
+
+def parse_params(raw: Any) -> Config:
+    """Validate a parsed params mapping; raise ConfigError listing every problem."""
+    errors: list[str] = []
+    cfg = _build(Config, raw, "", errors)
+    if isinstance(raw, dict) and "variants" not in raw:
+        errors.append("variants: missing, expected a mapping of variant name -> settings")
+    if not errors and not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
+        errors.append(f"device: got {cfg.device!r}, expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if errors:
+        raise ConfigError("invalid params:\n" + "\n".join(f"  {e}" for e in errors))
+    return cfg
+
+
+def load_params(path: str | os.PathLike = "params.yaml") -> Config:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run from the project root, where params.yaml lives)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw)

@@ -1,0 +1,141 @@
+"""Per-sample latent distributions: one small class per family, registered by name.
+
+Training and fitting only ever call the methods below, so adding a family means adding one class
+with `@register`. Each image owns a flat row of `n_params * latent_dim` numbers in a latent table;
+the classes say how to read that row. Widths are stored as logs so every constraint (sigma > 0,
+b > a, b > 0) holds for any value the optimiser produces.
+
+The auto-decoder is the degenerate member: a point mass whose "KL" is the finite part of a point's
+divergence from N(0, I), 0.5 * ||z||^2 — exactly DeepSDF's L2 code regulariser, weighted by beta.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+REGISTRY: dict[str, type["LatentDistribution"]] = {}
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def register(cls):
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_distribution(name: str) -> "LatentDistribution":
+    return REGISTRY[name]()
+
+
+class LatentDistribution:
+    name: str = ""
+    n_params: int = 2  # numbers per latent dimension
+    is_point: bool = False  # True for the AD: there is no learned spread and no true prior
+
+    def split(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        loc, log_width = params.chunk(2, dim=-1)
+        return loc, log_width
+
+    def init(self, n: int, dim: int, scale: float, width: float, generator: torch.Generator) -> Tensor:
+        """Random parameter rows: locations ~ N(0, scale^2), widths all equal to `width`."""
+        loc = torch.randn(n, dim, generator=generator) * scale
+        log_width = torch.full((n, dim), math.log(width))
+        return torch.cat([loc, log_width], dim=1)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return self.split(params)[0]
+
+    def rsample(self, params: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def kl(self, params: Tensor) -> Tensor:
+        """KL(q || N(0, I)) per sample, summed over dimensions."""
+        raise NotImplementedError
+
+    def prior_sample(self, n: int, dim: int, generator: torch.Generator, codes: Tensor | None = None) -> Tensor:
+        return torch.randn(n, dim, generator=generator)
+
+
+@register
+class Delta(LatentDistribution):
+    """The auto-decoder: a learned code per image; beta weighs the L2 penalty 0.5 * ||z||^2."""
+
+    name = "ad"
+    n_params = 1
+    is_point = True
+
+    def init(self, n, dim, scale, width, generator):
+        return torch.randn(n, dim, generator=generator) * scale
+
+    def mean(self, params):
+        return params
+
+    def rsample(self, params):
+        return params
+
+    def kl(self, params):
+        return 0.5 * params.pow(2).sum(-1)
+
+    def prior_sample(self, n, dim, generator, codes=None):
+        """Codes were never pushed towards N(0, I), so sample a Gaussian fitted to the learned codes."""
+        if codes is None:
+            return super().prior_sample(n, dim, generator)
+        mu = codes.mean(0)
+        cov = torch.cov(codes.T) + 1e-5 * torch.eye(dim)
+        chol = torch.linalg.cholesky(cov)
+        return mu + torch.randn(n, dim, generator=generator) @ chol.T
+
+
+@register
+class Normal(LatentDistribution):
+    """(mu, log sigma); z = mu + sigma * eps."""
+
+    name = "normal"
+
+    def rsample(self, params):
+        mu, log_sigma = self.split(params)
+        return mu + log_sigma.exp() * torch.randn_like(mu)
+
+    def kl(self, params):
+        mu, log_sigma = self.split(params)
+        return (0.5 * (mu.pow(2) + (2 * log_sigma).exp() - 1) - log_sigma).sum(-1)
+
+
+@register
+class Uniform(LatentDistribution):
+    """(centre, log half-width); a = c - h, b = c + h, z = a + (b - a) * u, so b > a always."""
+
+    name = "uniform"
+
+    def bounds(self, params):
+        centre, log_half = self.split(params)
+        half = log_half.exp()
+        return centre - half, centre + half
+
+    def rsample(self, params):
+        a, b = self.bounds(params)
+        return a + (b - a) * torch.rand_like(a)
+
+    def kl(self, params):
+        a, b = self.bounds(params)
+        _, log_half = self.split(params)
+        log_width = log_half + math.log(2.0)
+        return (-log_width + HALF_LOG_2PI + (a * a + a * b + b * b) / 6).sum(-1)
+
+
+@register
+class Laplace(LatentDistribution):
+    """(mu, log b); z = mu - b * sign(v) * ln(1 - 2|v|), v ~ U(-1/2, 1/2)."""
+
+    name = "laplace"
+
+    def rsample(self, params):
+        mu, log_b = self.split(params)
+        v = torch.rand_like(mu) - 0.5
+        # |v| -> 1/2 would give log(0); the clamp only touches v within 1e-7 of the edge.
+        return mu - log_b.exp() * v.sign() * torch.log1p(-2 * v.abs()).clamp_min(math.log(1e-7))
+
+    def kl(self, params):
+        mu, log_b = self.split(params)
+        return (-1 - (math.log(2.0) + log_b) + HALF_LOG_2PI + (mu.pow(2) + 2 * (2 * log_b).exp()) / 2).sum(-1)

@@ -1,0 +1,51 @@
+"""Encoding without an encoder: optimise fresh per-image parameters against the frozen decoder."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .config import FitConfig, VariantConfig
+from .distributions import get_distribution
+from .models import Decoder
+from .optimize import Loop, latent_table, lr_lambda
+from .seeding import generator, seed_everything
+from .train import images_to_device, initial_params
+
+
+def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images_uint8: torch.Tensor,
+                seed: int, purpose: str, progress: bool = True) -> tuple[torch.Tensor, dict]:
+    """Fit parameters for `images_uint8` [N, 28, 28]; returns (params on CPU, per-epoch history).
+
+    Starts from `random` initialisation (labels of new images are unknown) with the same objective as
+    training; BN runs in inference mode, so every image's fit is independent of its batch mates.
+    """
+    device = next(decoder.parameters()).device
+    dist = get_distribution(variant.distribution)
+    images = images_to_device(images_uint8, device)
+    init = initial_params(dist, images.shape[0], decoder.latent_dim, "random", variant.init_scale,
+                          variant.init_width, generator(seed, f"init/{purpose}"))
+    table = latent_table(init, device)
+    optimizer = torch.optim.SparseAdam(table.parameters(), lr=fit.lr)
+    steps = fit.epochs * -(-images.shape[0] // fit.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps, fit.schedule))
+    seed_everything(seed, f"noise/{purpose}")
+    loop = Loop(decoder, dist, table, images, variant.beta, fit.epochs, fit.batch_size, [optimizer], [scheduler],
+                generator(seed, f"shuffle/{purpose}"), train_decoder=False, label=purpose)
+    history = loop.run(progress=progress)
+    return table.weight.detach().cpu(), history
+
+
+def fit_splits(decoder: Decoder, variant: VariantConfig, fit: FitConfig, splits: dict[str, dict], seed: int,
+               variant_name: str, progress: bool = True) -> tuple[dict, list[str], list[list]]:
+    """Fit every split ({"test": data, "train_refit": data}); returns the fitted file's content and the
+    loss curves as CSV header and rows (one column per split)."""
+    start = time.perf_counter()
+    fitted: dict = {"variant": variant_name, "history": {}}
+    for split, data in splits.items():
+        fitted[split], fitted["history"][split] = fit_latents(
+            decoder, variant, fit, data["images"], seed, f"fit/{split}/{variant_name}", progress)
+    fitted["fit_seconds"] = time.perf_counter() - start
+    header = ["epoch", *(f"{split}_loss" for split in splits)]
+    rows = [[e + 1, *(fitted["history"][s]["loss"][e] for s in splits)] for e in range(fit.epochs)]
+    return fitted, header, rows

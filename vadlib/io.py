@@ -1,0 +1,67 @@
+"""Atomic file output and safe checkpoint loading.
+
+Every file the pipeline writes goes through `atomic_path`: the content lands in a temporary file in
+the same folder and is renamed over the target only when complete, so a crash, a kill or a full disk
+never leaves a half-written file that DVC could cache as valid.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .errors import CheckpointError, VadlibError
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it onto `target` if the block succeeds."""
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise VadlibError(f"cannot write {target}: {exc.strerror or exc} (is the folder writable?)") from exc
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise VadlibError(f"cannot write {target}: {exc.strerror or exc} (disk full or read-only?)") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_tensors(path: str | os.PathLike, obj: Any) -> None:
+    """torch.save a dict of tensors and plain values (loadable with weights_only=True)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_tensors(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """Load a file written by `save_tensors` without ever unpickling code."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: file not found (run the stage that produces it, e.g. `dvc repro`)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe pickles
+        raise CheckpointError(
+            f"{path}: not a readable vadlib file ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "it may be truncated, from another tool, or contain pickled code, which is refused"
+        ) from exc

@@ -1,0 +1,46 @@
+"""Where each stage reads and writes; dvc.yaml declares the same paths."""
+from pathlib import Path
+
+PREPARED = Path("data/prepared")
+TRAIN_DATA, TEST_DATA = PREPARED / "train.pt", PREPARED / "test.pt"
+
+
+def model(variant: str) -> Path:
+    return Path("models") / f"{variant}.pt"
+
+
+def resume(variant: str) -> Path:
+    """Periodic training checkpoint: outside DVC's outputs, deleted when training completes."""
+    return Path("checkpoints") / f"{variant}.pt"
+
+
+def fitted(variant: str) -> Path:
+    return Path("data/fitted") / f"{variant}.pt"
+
+
+def metrics(variant: str) -> Path:
+    return Path("metrics") / f"{variant}.json"
+
+
+def train_curve(variant: str) -> Path:
+    return Path("plots/train") / f"{variant}.csv"
+
+
+def fit_curve(variant: str) -> Path:
+    return Path("plots/fit") / f"{variant}.csv"
+
+
+def tsne_csv(variant: str, split: str) -> Path:
+    return Path("plots/tsne") / f"{variant}_{split}.csv"
+
+
+def tsne_png(variant: str) -> Path:
+    return Path("plots/images") / variant / "tsne.png"
+
+
+def grid_png(variant: str, name: str) -> Path:
+    return Path("plots/images") / variant / f"{name}.png"
+
+
+REPORT = Path("reports/report.md")
+COMPARISON_PNG = Path("plots/images/comparison.png")

@@ -1,0 +1,76 @@
+"""Image grids: originals vs decoded test codes, decoded prior samples, and latent interpolations."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .config import RenderConfig
+from .distributions import LatentDistribution
+from .models import Decoder, decode_images
+from .seeding import generator
+
+
+def reconstruction_grid(decoder: Decoder, dist: LatentDistribution, params: torch.Tensor, images_uint8: torch.Tensor,
+                        n_per_row: int, n_rows: int = 3) -> np.ndarray:
+    """[2 * n_rows, n_per_row, 28, 28]: each row of originals followed by its reconstructions."""
+    n = min(n_per_row * n_rows, images_uint8.shape[0])
+    n_rows = max(1, n // n_per_row)
+    n = n_rows * n_per_row
+    originals = images_uint8[:n].float().div(255).view(n_rows, n_per_row, 28, 28)
+    recon = decode_images(decoder, dist.mean(params[:n])).view(n_rows, n_per_row, 28, 28)
+    return torch.stack([originals, recon], dim=1).reshape(2 * n_rows, n_per_row, 28, 28).numpy()
+
+
+def sample_grid(decoder: Decoder, dist: LatentDistribution, n: int, n_per_row: int, seed: int, purpose: str,
+                codes: torch.Tensor | None = None) -> np.ndarray:
+    """Decoded draws from the prior (for the AD: a Gaussian fitted to its learned codes)."""
+    z = dist.prior_sample(n, decoder.latent_dim, generator(seed, f"samples/{purpose}"), codes)
+    images = decode_images(decoder, z)
+    rows = -(-n // n_per_row)
+    padded = torch.ones(rows * n_per_row, 1, 28, 28)
+    padded[:n] = images
+    return padded.view(rows, n_per_row, 28, 28).numpy()
+
+
+def interpolation_pairs(labels: torch.Tensor, n_pairs: int, seed: int) -> list[tuple[int, int]]:
+    """Pairs of test images with different classes, chosen with the seed."""
+    order = torch.randperm(labels.shape[0], generator=generator(seed, "interp-pairs")).tolist()
+    pairs, used = [], set()
+    for i in order:
+        if len(pairs) == n_pairs:
+            break
+        for j in order:
+            if j != i and labels[j] != labels[i] and i not in used and j not in used:
+                pairs.append((i, j))
+                used.update((i, j))
+                break
+    return pairs
+
+
+def interpolation_grid(decoder: Decoder, dist: LatentDistribution, params: torch.Tensor, images_uint8: torch.Tensor,
+                       pairs: list[tuple[int, int]], steps: int) -> np.ndarray:
+    """Rows: original A, `steps` evenly spaced decodes of (1-t) z_A + t z_B for t in [0, 1], original B."""
+    means = dist.mean(params)
+    t = torch.linspace(0, 1, steps).view(-1, 1)
+    rows = []
+    for a, b in pairs:
+        z = (1 - t) * means[a] + t * means[b]
+        decoded = decode_images(decoder, z).view(steps, 28, 28)
+        ends = images_uint8[[a, b]].float().div(255)
+        rows.append(torch.cat([ends[:1], decoded, ends[1:]]))
+    return torch.stack(rows).numpy()
+
+
+def render_all(decoder: Decoder, dist: LatentDistribution, test_params: torch.Tensor, test_data: dict,
+               train_codes: torch.Tensor, cfg: RenderConfig, seed: int, variant: str) -> dict:
+    """All grids of one variant as named arrays, ready for `figures.image_grid`."""
+    pairs = interpolation_pairs(test_data["labels"], cfg.interp_pairs, seed)
+    names = test_data["class_names"]
+    return {
+        "reconstructions": reconstruction_grid(decoder, dist, test_params, test_data["images"], cfg.n_images),
+        "samples": sample_grid(decoder, dist, cfg.n_samples, cfg.n_images, seed, variant, train_codes),
+        "interpolations": interpolation_grid(decoder, dist, test_params, test_data["images"], pairs,
+                                             cfg.interp_steps),
+        "interpolation_labels": [f"{names[test_data['labels'][a]]} -> {names[test_data['labels'][b]]}"
+                                 for a, b in pairs],
+    }

@@ -1,0 +1,156 @@
+"""Joint training of the decoder and the per-image latent parameters, with resumable checkpoints."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from .config import Config
+from .device import describe
+from .distributions import LatentDistribution, get_distribution
+from .errors import CheckpointError, Interrupted
+from .io import load_tensors, save_tensors
+from .models import Decoder
+from .optimize import Loop, latent_table, lr_lambda
+from .seeding import generator, seed_everything
+
+N_CLASSES = 10
+
+
+def initial_params(dist: LatentDistribution, n: int, dim: int, init: str, scale: float, width: float,
+                   gen: torch.Generator, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """`class`: one random set per class copied to each of its images; `random`: a fresh set per image."""
+    if init == "class":
+        if labels is None:
+            raise ValueError("class initialisation needs labels")
+        return dist.init(N_CLASSES, dim, scale, width, gen)[labels]
+    return dist.init(n, dim, scale, width, gen)
+
+
+def images_to_device(images_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return (images_uint8.to(device=device, dtype=torch.float32) / 255.0).unsqueeze(1)
+
+
+def fingerprint(cfg: Config, variant: str, indices: torch.Tensor) -> str:
+    """What a resumable checkpoint must match: every setting that shapes training, and the data."""
+    relevant = {k: cfg.to_dict()[k] for k in ("seed", "model", "train")}
+    relevant["variant"] = cfg.to_dict()["variants"][variant]
+    blob = json.dumps(relevant, sort_keys=True).encode() + indices.numpy().tobytes()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def build_loop(cfg: Config, variant: str, train_data: dict, device: torch.device) -> Loop:
+    vcfg, tcfg = cfg.variant(variant), cfg.train
+    dist = get_distribution(vcfg.distribution)
+    images = images_to_device(train_data["images"], device)
+    dim, n = cfg.model.latent_dim, images.shape[0]
+    torch.manual_seed(cfg.seed)  # decoder weight init
+    decoder = Decoder(dim, cfg.model.channels).to(device)
+    init = initial_params(dist, n, dim, vcfg.init, vcfg.init_scale, vcfg.init_width,
+                          generator(cfg.seed, f"init/{variant}"), train_data["labels"])
+    table = latent_table(init, device)
+    optimizers = [torch.optim.Adam(decoder.parameters(), lr=tcfg.lr_decoder),
+                  torch.optim.SparseAdam(table.parameters(), lr=tcfg.lr_latent)]
+    steps_per_epoch = -(-n // tcfg.batch_size)
+    factor = lr_lambda(tcfg.epochs * steps_per_epoch, tcfg.schedule, tcfg.warmup_epochs * steps_per_epoch)
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in optimizers]
+    seed_everything(cfg.seed, f"noise/{variant}")
+    return Loop(decoder, dist, table, images, vcfg.beta, tcfg.epochs, tcfg.batch_size, optimizers, schedulers,
+                generator(cfg.seed, f"shuffle/{variant}"), train_decoder=True, label=f"train/{variant}")
+
+
+def _loop_state(loop: Loop, fp: str) -> dict:
+    state = {
+        "fingerprint": fp,
+        "epoch": loop.epoch,
+        "decoder": loop.decoder.state_dict(),
+        "latents": loop.table.weight.detach(),
+        "optimizers": [opt.state_dict() for opt in loop.optimizers],
+        "schedulers": [s.state_dict() for s in loop.schedulers],
+        "history": loop.history,
+        "rng_shuffle": loop.perm_generator.get_state(),
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore(loop: Loop, state: dict) -> None:
+    loop.epoch = state["epoch"]
+    loop.decoder.load_state_dict(state["decoder"])
+    with torch.no_grad():
+        loop.table.weight.copy_(state["latents"])
+    for opt, s in zip(loop.optimizers, state["optimizers"]):
+        opt.load_state_dict(s)
+    for sched, s in zip(loop.schedulers, state["schedulers"]):
+        sched.load_state_dict(s)
+    loop.history = state["history"]
+    loop.perm_generator.set_state(state["rng_shuffle"])
+    torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+
+def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.device,
+                  resume_path: str | Path | None = None, progress: bool = True) -> dict:
+    """Train one variant; returns the final checkpoint dict (see `save_tensors`).
+
+    With `resume_path`, the loop state is saved there every `train.checkpoint_every` epochs and picked
+    up again by the next call with the same settings, giving the same result as an uninterrupted run.
+    """
+    loop = build_loop(cfg, variant, train_data, device)
+    fp = fingerprint(cfg, variant, train_data["indices"])
+    resume_path = Path(resume_path) if resume_path else None
+    if resume_path and resume_path.exists():
+        try:
+            state = load_tensors(resume_path, map_location=device)
+        except CheckpointError:
+            state = None  # an unreadable partial checkpoint is only a lost head start
+        if state is not None and state.get("fingerprint") == fp:
+            _restore(loop, state)
+            print(f"{loop.label}: resuming from epoch {loop.epoch} ({resume_path})")
+
+    def checkpoint(lp: Loop) -> None:
+        every = cfg.train.checkpoint_every
+        if resume_path and every and lp.epoch % every == 0 and lp.epoch < lp.epochs:
+            save_tensors(resume_path, _loop_state(lp, fp))
+
+    try:
+        history = loop.run(on_epoch_end=checkpoint, progress=progress)
+    except KeyboardInterrupt:
+        saved = f"the last checkpoint in {resume_path}" if resume_path and resume_path.exists() else "no checkpoint"
+        raise Interrupted(
+            f"{loop.label}: stopped during epoch {loop.epoch + 1} of {loop.epochs}; {saved}. "
+            "Run `dvc repro` again to resume from it (same params)."
+        ) from None
+    result = _loop_state(loop, fp)
+    result.update(
+        variant=variant,
+        distribution=loop.dist.name,
+        architecture=loop.decoder.architecture(),
+        labels=train_data["labels"],
+        params=cfg.to_dict(),
+        train_seconds=sum(history["seconds"]),
+        device=describe(device),
+    )
+    return result
+
+
+def finish(resume_path: str | Path | None) -> None:
+    """Drop the resume checkpoint once the final output is safely written."""
+    if resume_path:
+        Path(resume_path).unlink(missing_ok=True)
+
+
+def load_decoder(checkpoint: dict, device: torch.device, path: str = "checkpoint") -> Decoder:
+    """Rebuild the decoder a checkpoint was trained with, with a clear error on any mismatch."""
+    try:
+        arch = checkpoint["architecture"]
+        decoder = Decoder(arch["latent_dim"], tuple(arch["channels"]))
+        decoder.load_state_dict(checkpoint["decoder"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: does not hold a vadlib decoder matching its architecture ({exc})") from None
+    return decoder.to(device).eval()

@@ -1,0 +1,24 @@
+"""2-D t-SNE of latent codes (the mean of each image's distribution) for the train and test sets."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .config import TsneConfig
+from .seeding import derive_seed, generator
+
+
+def embed(codes: torch.Tensor, labels: torch.Tensor, cfg: TsneConfig, seed: int, purpose: str):
+    """Returns (xy [n, 2], labels [n], row indices used); at most `cfg.n_points` rows, picked with the seed."""
+    from sklearn.manifold import TSNE  # slow import, only this stage needs it
+
+    n = codes.shape[0]
+    rows = torch.arange(n)
+    if n > cfg.n_points:
+        rows = torch.randperm(n, generator=generator(seed, f"tsne-pick/{purpose}"))[: cfg.n_points].sort().values
+    x = codes[rows].double().numpy()
+    perplexity = min(cfg.perplexity, (len(rows) - 1) / 3)  # sklearn requires perplexity < n_samples
+    tsne = TSNE(n_components=2, perplexity=perplexity, max_iter=cfg.max_iter, init="pca",
+                random_state=derive_seed(seed, f"tsne/{purpose}") % (2**32), n_jobs=1)
+    xy = tsne.fit_transform(x).astype(np.float32)
+    return xy, labels[rows].numpy(), rows.numpy()
