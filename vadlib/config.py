@@ -56,6 +56,7 @@ class TrainConfig:
     batch_size: int = _num(64, 1, 65536)
     lr_decoder: float = _num(3e-3, 0.0, 10.0, lo_open=True)
     lr_latent: float = _num(3e-2, 0.0, 100.0, lo_open=True)
+    weight_decay: float = _num(0.0, 0.0, 10.0)
     schedule: str = _choice("cosine", "constant", "cosine")
     warmup_epochs: int = _num(0, 0, 100000)
     checkpoint_every: int = _num(10, 0, 100000)

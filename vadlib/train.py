@@ -51,7 +51,7 @@ def build_loop(cfg: Config, variant: str, train_data: dict, device: torch.device
     init = initial_params(dist, n, dim, vcfg.init, vcfg.init_scale, vcfg.init_width,
                           generator(cfg.seed, f"init/{variant}"), train_data["labels"])
     table = latent_table(init, device)
-    optimizers = [torch.optim.Adam(decoder.parameters(), lr=tcfg.lr_decoder),
+    optimizers = [torch.optim.AdamW(decoder.parameters(), lr=tcfg.lr_decoder, weight_decay=tcfg.weight_decay),
                   torch.optim.SparseAdam(table.parameters(), lr=tcfg.lr_latent)]
     steps_per_epoch = -(-n // tcfg.batch_size)
     factor = lr_lambda(tcfg.epochs * steps_per_epoch, tcfg.schedule, tcfg.warmup_epochs * steps_per_epoch)

@@ -1,0 +1,285 @@
+"""Throughput benchmark: vadlib's loop against the course's naive style and against the compute bound.
+
+Why each comparison exists:
+1. train: ours vs a faithful naive loop (Dataset + DataLoader, dense latent table in one Adam, ConvTranspose2d on a
+   1x1 input, the course's Frobenius loss). This is the speed-up a user of the course code would actually see.
+2. bound: ours vs the same decoder stepping on one resident batch (no gather, shuffle, schedulers or history).
+   What ours loses here is pure loop overhead; the target is to keep >= 90% of the bound.
+3. fit: latent fitting with the frozen decoder, ours vs the course's `evaluate_model` style. Fitting is run for
+   every test image, so it is the other half of the pipeline's compute.
+4. time to quality (--time-to-quality): a speed-up only matters if it buys the same result sooner; our default
+   recipe (train + fit, wall time, test course_loss) vs the original 750 + 500 epoch recipe at the naive speed.
+5. dvc no-op (--dvc-noop): an up-to-date `dvc repro` must cost seconds, not a rerun.
+
+Each throughput is N / median(per-epoch seconds), skipping the first (warm-up) epoch. All in one process, so
+every number comes from the same machine, threads and device. Usage: `.venv/bin/python benchmarks/bench.py`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from vadlib.config import load_params
+from vadlib.data import load_split
+from vadlib.device import resolve_device
+from vadlib.distributions import get_distribution
+from vadlib.fit import fit_latents
+from vadlib.io import write_json, write_text
+from vadlib.metrics import reconstruction_metrics
+from vadlib.models import Decoder, decode_images
+from vadlib.objective import per_image_loss
+from vadlib.train import build_loop, load_decoder, train_variant
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"train_vs_naive": 3.0, "train_vs_bound": 0.9}
+
+
+# ---- the course's naive style -------------------------------------------------------------------------------
+class IndexedImages(Dataset):
+    """The course's dataset: (index, image) per sample; images converted to float [0, 1] once, up front."""
+
+    def __init__(self, images_uint8):
+        self.images = images_uint8.float().div(255).unsqueeze(1)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return i, self.images[i]
+
+
+class ReferenceDecoder(nn.Module):
+    """The course decoder with standard layers: the first ConvTranspose2d runs on a [B, d, 1, 1] input."""
+
+    def __init__(self, latent_dim=100, channels=(128, 64)):
+        super().__init__()
+        c1, c2 = channels
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, c1, 7), nn.BatchNorm2d(c1), nn.ReLU(),
+            nn.ConvTranspose2d(c1, c2, 4, 2, 1), nn.BatchNorm2d(c2), nn.ReLU(),
+            nn.ConvTranspose2d(c2, 1, 4, 2, 1), nn.Sigmoid(), nn.Flatten(), nn.Linear(784, 784))
+
+    def forward(self, z):
+        return self.net(z.view(z.shape[0], -1, 1, 1)).view(-1, 1, 28, 28)
+
+
+def reconstruction_loss(x, x_rec):
+    """The course's loss: Frobenius norm on the 0-255 scale over the batch's pixel count."""
+    return torch.norm(x * 255 - x_rec * 255) / (x.shape[0] * 784)
+
+
+def naive_epochs(decoder, latents, optimizer, loader, epochs, device, train):
+    """Per-epoch seconds of the course loop: DataLoader batches, latents[idx], dense Adam, loss.item() logging."""
+    decoder.train(train)
+    seconds = []
+    for _ in range(epochs):
+        sync(device)
+        start, total = time.perf_counter(), 0.0
+        for idx, x in loader:
+            idx, x = idx.to(device), x.to(device)
+            loss = reconstruction_loss(x, decoder(latents[idx]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def rate(n_images, seconds):
+    """Images per second from the median epoch after the warm-up one."""
+    return n_images / statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+
+
+def machine(device):
+    model = platform.processor() or platform.machine()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name")), model)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cpu_model": model,
+            "gpu": gpu, "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "device": str(device)}
+
+
+def bound_epochs(cfg, n, epochs, device):
+    """Our decoder and objective on one resident batch: forward, backward, plain Adam; nothing else."""
+    torch.manual_seed(cfg.seed)
+    b, dist, vcfg = cfg.train.batch_size, get_distribution("ad"), cfg.variant("ad")
+    decoder = Decoder(cfg.model.latent_dim, cfg.model.channels).to(device).train()
+    x = torch.rand(b, 1, 28, 28, device=device)
+    z = torch.randn(b, cfg.model.latent_dim, device=device, requires_grad=True)
+    opt = torch.optim.Adam([*decoder.parameters(), z], lr=cfg.train.lr_decoder)
+    steps, seconds = math.ceil(n / b), []
+    for _ in range(epochs):
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = per_image_loss(decoder, dist, z, x, vcfg.beta)[0]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    return steps * b, seconds
+
+
+def time_to_quality(cfg, train, test, device, naive_train_s, naive_fit_s):
+    """Our default recipe end to end vs the original recipe's 750 + 500 epochs at the measured naive speed."""
+    n_train, n_test = cfg.data.n_train, cfg.data.n_test
+    train_data = {"images": train[0][:n_train], "labels": train[1][:n_train], "indices": torch.arange(n_train)}
+    start = time.perf_counter()
+    result = train_variant(cfg, "ad", train_data, device, progress=False)
+    decoder = load_decoder(result, device)
+    params, _ = fit_latents(decoder, cfg.variant("ad"), cfg.fit, test[0][:n_test], cfg.seed, "fit/test/ad",
+                            progress=False)
+    ours_s = time.perf_counter() - start
+    recon = decode_images(decoder, get_distribution("ad").mean(params))
+    loss = reconstruction_metrics(test[0][:n_test], recon, cfg.evaluate.batch_size)["course_loss"]
+    naive_s = naive_train_s * n_train * 750 + naive_fit_s * n_test * 500
+    return {"ours_seconds": round(ours_s, 2), "ours_test_course_loss": round(loss, 5),
+            "train_epochs": cfg.train.epochs, "fit_epochs": cfg.fit.epochs,
+            "naive_recipe_seconds_estimated": round(naive_s, 1), "speedup": round(naive_s / ours_s, 2)}
+
+
+def dvc_noop():
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "DVC_NO_ANALYTICS": "1"}
+    status = subprocess.run(["dvc", "status", "--json"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if status.returncode != 0 or json.loads(status.stdout or "null") != {}:
+        return "skipped: run `dvc repro` first"
+    for _ in range(2):  # the first run may refresh DVC's caches; time the second
+        start = time.perf_counter()
+        subprocess.run(["dvc", "repro"], cwd=ROOT, env=env, check=True, capture_output=True)
+    return round(time.perf_counter() - start, 2)
+
+
+# ---- main ---------------------------------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke test: N=128, 2 epochs each, one thread")
+    ap.add_argument("--n", type=int, default=1000, help="train images used for the throughput runs")
+    ap.add_argument("--epochs", type=int, default=6, help="epochs per run, the first is warm-up")
+    ap.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: VADLIB_DATA_ROOT or params)")
+    ap.add_argument("--device", default=None, help="override params' device (auto, cpu, cuda)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--time-to-quality", action="store_true", help="also run the default recipe end to end (minutes)")
+    ap.add_argument("--dvc-noop", action="store_true", help="also time an up-to-date `dvc repro`")
+    args = ap.parse_args()
+    if args.quick:
+        args.n, args.epochs = 128, 2
+        torch.set_num_threads(1)
+
+    cfg = load_params(ROOT / "params.yaml")
+    device = resolve_device(args.device or cfg.device)
+    root = Path(args.data_root) if args.data_root else cfg.data.resolved_root
+    root = root if root.is_absolute() else ROOT / root
+    train = load_split(root, "train", verify_md5=False)
+    images, labels, n, e = train[0][:args.n], train[1][:args.n], args.n, args.epochs
+
+    # 1. training: ours
+    run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=e))
+    loop = build_loop(run_cfg, "ad", {"images": images, "labels": labels}, device)
+    ours_train = rate(n, loop.run(progress=False)["seconds"])
+    # 2. compute bound
+    bound_n, bound_s = bound_epochs(cfg, n, e, device)
+    bound = rate(bound_n, bound_s)
+    # 1. training: naive
+    torch.manual_seed(cfg.seed)
+    ref = ReferenceDecoder(cfg.model.latent_dim, cfg.model.channels).to(device)
+    latents = nn.Parameter(torch.randn(n, cfg.model.latent_dim, device=device))
+    opt = torch.optim.Adam([*ref.parameters(), latents], lr=cfg.train.lr_decoder)
+    loader = DataLoader(IndexedImages(images), batch_size=64, shuffle=True)
+    naive_train = rate(n, naive_epochs(ref, latents, opt, loader, e, device, train=True))
+    # 3. fitting with the decoder just trained, ours then naive
+    fit_cfg = dataclasses.replace(cfg.fit, epochs=e)
+    _, hist = fit_latents(loop.decoder, cfg.variant("ad"), fit_cfg, images, cfg.seed, "bench", progress=False)
+    ours_fit = rate(n, hist["seconds"])
+    decoder = loop.decoder.eval().requires_grad_(False)
+    latents = torch.randn(n, cfg.model.latent_dim, device=device, requires_grad=True)
+    opt = torch.optim.Adam([latents], lr=cfg.fit.lr)
+    loader = DataLoader(IndexedImages(images), batch_size=64, shuffle=False)
+    naive_fit = rate(n, naive_epochs(decoder, latents, opt, loader, e, device, train=False))
+    decoder.requires_grad_(True)
+
+    results = {
+        "machine": machine(device), "quick": args.quick, "n": n, "epochs": e, "warmup_epochs": 1,
+        "batch_sizes": {"ours_train": cfg.train.batch_size, "bound": cfg.train.batch_size,
+                        "ours_fit": cfg.fit.batch_size, "naive": 64},
+        "train": {"ours_images_per_s": round(ours_train, 1), "naive_images_per_s": round(naive_train, 1),
+                  "speedup": round(ours_train / naive_train, 2), "target": TARGETS["train_vs_naive"]},
+        "bound": {"bound_images_per_s": round(bound, 1), "ours_fraction": round(ours_train / bound, 3),
+                  "target": TARGETS["train_vs_bound"]},
+        "fit": {"ours_images_per_s": round(ours_fit, 1), "naive_images_per_s": round(naive_fit, 1),
+                "speedup": round(ours_fit / naive_fit, 2)},
+        "time_to_quality": "not run (pass --time-to-quality)",
+        "dvc_noop_seconds": "not run (pass --dvc-noop)",
+    }
+    results["train"]["meets_target"] = results["train"]["speedup"] >= TARGETS["train_vs_naive"]
+    results["bound"]["meets_target"] = results["bound"]["ours_fraction"] >= TARGETS["train_vs_bound"]
+    if args.time_to_quality:
+        if args.quick:  # exercise the code path only; the numbers mean nothing
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2),
+                                      fit=dataclasses.replace(cfg.fit, epochs=2),
+                                      data=dataclasses.replace(cfg.data, n_train=n, n_test=n))
+        results["time_to_quality"] = time_to_quality(cfg, train, load_split(root, "test", verify_md5=False),
+                                                     device, 1 / naive_train, 1 / naive_fit)
+    if args.dvc_noop:
+        results["dvc_noop_seconds"] = dvc_noop()
+
+    table = markdown(results)
+    out = Path(args.out)
+    write_json(out, results)
+    write_text(out.with_suffix(".md"), table)
+    print(table, end="")
+
+
+def markdown(r):
+    m, t, b, f, q = r["machine"], r["train"], r["bound"], r["fit"], r["time_to_quality"]
+    ok = lambda flag: "yes" if flag else "**no**"  # noqa: E731
+    rows = [
+        f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs, {m['torch_threads']} torch threads, device {m['device']}"
+        f"{' (' + m['gpu'] + ')' if m['gpu'] else ''}, torch {m['torch']}. N={r['n']}, {r['epochs']} epochs "
+        f"(first is warm-up), batch sizes {r['batch_sizes']}{', QUICK smoke test' if r['quick'] else ''}.",
+        "",
+        "| measurement | ours | reference | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+        f"| training, images/s vs naive | {t['ours_images_per_s']} | {t['naive_images_per_s']} | "
+        f"{t['speedup']}x | >= {t['target']}x | {ok(t['meets_target'])} |",
+        f"| training, images/s vs compute bound | {t['ours_images_per_s']} | {b['bound_images_per_s']} | "
+        f"{b['ours_fraction']} | >= {b['target']} | {ok(b['meets_target'])} |",
+        f"| fitting, images/s vs naive | {f['ours_images_per_s']} | {f['naive_images_per_s']} | {f['speedup']}x | | |",
+    ]
+    if isinstance(q, dict):
+        rows.append(f"| time to quality, s (ours: test course_loss {q['ours_test_course_loss']}) | "
+                    f"{q['ours_seconds']} | {q['naive_recipe_seconds_estimated']} (750+500 epochs, est.) | "
+                    f"{q['speedup']}x | | |")
+    else:
+        rows.append(f"| time to quality | {q} | | | | |")
+    rows.append(f"| no-op `dvc repro`, s | {r['dvc_noop_seconds']} | | | | |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vadlib.config import load_params, parse_params
+from vadlib.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_shipped_params_are_valid_and_list_the_four_variants():
+    cfg = load_params(ROOT / "params.yaml")
+    assert list(cfg.variants) == ["ad", "normal", "uniform", "laplace"]
+    assert {v.distribution for v in cfg.variants.values()} == {"ad", "normal", "uniform", "laplace"}
+    assert cfg.data.n_train == 1000 and cfg.data.subset == "first"
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    ("train.epochs", -3, r"train\.epochs: got -3, expected an integer >= 1"),
+    ("train.epochs", "ten", r"train\.epochs: got 'ten', expected an integer"),
+    ("train.lr_decoder", 0, r"train\.lr_decoder: got 0.0, expected a number > 0"),
+    ("train.batch_size", 1.5, r"train\.batch_size: got 1.5, expected an integer"),
+    ("data.subset", "random", r"data\.subset: got 'random', expected one of 'first', 'stratified'"),
+    ("data.n_train", 70000, r"data\.n_train: got 70000, expected an integer >= 1 and <= 60000"),
+    ("data.verify_md5", "yes", r"data\.verify_md5: got 'yes', expected true or false"),
+    ("variants.normal.distribution", "cauchy", r"variants\.normal\.distribution: got 'cauchy', expected one of ad"),
+    ("variants.ad.init", "zeros", r"variants\.ad\.init: got 'zeros', expected one of 'class', 'random'"),
+    ("variants.laplace.init_width", 0.0, r"variants\.laplace\.init_width: got 0.0, expected a number > 0"),
+    ("model.channels", [128], r"model\.channels: got \[128\], expected a list of 2 positive integers"),
+    ("device", "tpu", r"device: got 'tpu', expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+])
+def test_bad_value_names_key_value_and_expectation(path, value, expected):
+    raw = default_raw()
+    *parents, leaf = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    with pytest.raises(ConfigError, match=expected):
+        parse_params(raw)
+
+
+def test_unknown_and_missing_keys_and_every_problem_listed():
+    raw = default_raw()
+    raw["train"]["epoch"] = 5  # typo
+    raw["extra"] = 1
+    raw["fit"]["lr"] = -1.0
+    del raw["variants"]["normal"]["distribution"]
+    with pytest.raises(ConfigError) as err:
+        parse_params(raw)
+    lines = str(err.value).splitlines()[1:]
+    assert len(lines) == 4, lines
+    assert any(line.strip().startswith("train.epoch: unknown key") for line in lines)
+    assert any(line.strip().startswith("extra: unknown key") for line in lines)
+    assert any("variants.normal.distribution: missing" in line for line in lines)
+
+
+def test_missing_variants_section():
+    raw = default_raw()
+    del raw["variants"]
+    with pytest.raises(ConfigError, match="variants: missing"):
+        parse_params(raw)
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    (tmp_path / "p.yaml").write_text("seed: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(tmp_path / "p.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "missing.yaml")
+
+
+def test_unknown_variant_name_requested():
+    cfg = parse_params(default_raw())
+    with pytest.raises(ConfigError, match=r"variants\.gamma: no such variant"):
+        cfg.variant("gamma")
+
+
+def test_stage_with_bad_params_exits_nonzero_and_writes_nothing(tmp_path):
+    raw = default_raw()
+    raw["train"]["epochs"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    proc = subprocess.run([sys.executable, str(ROOT / "stages/train.py"), "ad"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: invalid params:") and "train.epochs: got 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
