@@ -2,6 +2,7 @@
 import torch
 
 from vadlib.config import parse_params
+from vadlib.data import CLASS_NAMES
 
 VARIANTS = {
     "ad": {"distribution": "ad", "beta": 1e-4, "init": "class"},
@@ -34,4 +35,4 @@ def tiny_data(n=20, seed=0):
     images = torch.stack([torch.exp(-((yy - centres[c, 0]) ** 2 + (xx - centres[c, 1]) ** 2) / 30) for c in labels])
     images = (images * 255).round().to(torch.uint8)
     return {"images": images, "labels": labels, "indices": torch.arange(n),
-            "class_names": [str(i) for i in range(10)]}
+            "class_names": list(CLASS_NAMES)}

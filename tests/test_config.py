@@ -93,3 +93,23 @@ def test_stage_with_bad_params_exits_nonzero_and_writes_nothing(tmp_path):
     assert proc.stderr.startswith("error: invalid params:") and "train.epochs: got 0" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_shipped_dvc_yaml_agrees_with_params():
+    from vadlib.pipeline import check_report_inputs
+
+    check_report_inputs(load_params(ROOT / "params.yaml"), ROOT / "dvc.yaml")
+
+
+def test_variant_in_params_but_not_in_dvc_yaml_and_the_reverse(tmp_path):
+    from vadlib.pipeline import check_report_inputs
+
+    raw = default_raw()
+    raw["variants"]["normal2"] = dict(raw["variants"]["normal"])
+    del raw["variants"]["laplace"]
+    with pytest.raises(ConfigError) as err:
+        check_report_inputs(parse_params(raw), ROOT / "dvc.yaml")
+    msg = str(err.value)
+    assert "variants.normal2: in params.yaml but dvc.yaml's report stage lacks the dep metrics/normal2.json" in msg
+    assert "depends on metrics/laplace.json but params.yaml has no variants.laplace" in msg
+    assert "plots/train/normal2.csv" in msg
