@@ -13,7 +13,10 @@ def main() -> None:
     from vadlib.errors import VadlibError
     from vadlib.figures import bar_comparison, save_figure
     from vadlib.io import write_text
+    from vadlib.pipeline import check_report_inputs
     from vadlib.report import ORIGINAL, build_report
+
+    check_report_inputs(cfg)
 
     all_metrics = {}
     for name in cfg.variants:
