@@ -23,16 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from vadlib.plots_check import (  # noqa: E402
+from vadlib.plots_check import (
     ChromiumNotFoundError,
     PlotsCheckError,
     check_rendered,
     summarize,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _dvc() -> list[str]:

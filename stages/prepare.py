@@ -1,12 +1,4 @@
 """Stage `prepare`: verify Fashion-MNIST and write the train/test subsets to data/prepared/."""
-import sys
-from pathlib import Path
-
-try:
-    import vadlib  # noqa: F401
-except ImportError:  # run as `python stages/prepare.py` from the project root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from vadlib.cli import run, stage_parser
 from vadlib.config import load_params
 

@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(PROJECT), str(Path(__file__).resolve().parent)]
+from idx_fixtures import write_fashion_idx, write_idx_images, write_idx_labels
+from vadlib import data
+from vadlib.config import DATA_ROOT_ENV, DataConfig
+from vadlib.data import CLASS_NAMES, load_prepared, load_split, prepare, select_subset
+from vadlib.errors import DataError
 
-from idx_fixtures import write_fashion_idx, write_idx_images, write_idx_labels  # noqa: E402
-from vadlib import data  # noqa: E402
-from vadlib.config import DATA_ROOT_ENV, DataConfig  # noqa: E402
-from vadlib.data import CLASS_NAMES, load_prepared, load_split, prepare, select_subset  # noqa: E402
-from vadlib.errors import DataError  # noqa: E402
+PROJECT = Path(__file__).resolve().parents[1]
 
 REAL_DATA = PROJECT.parent / "shared/data/fashion-mnist"
 OUT, METRICS = Path("data/prepared"), Path("metrics/data.json")

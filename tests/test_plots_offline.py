@@ -18,16 +18,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from vadlib.plots_check import (  # noqa: E402
+from vadlib.plots_check import (
     CHROMIUM,
     PlotsCheckError,
     check_rendered,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / ".dvc" / "offline" / "plots_template.html"
 SCATTER_CLASS = ROOT / ".dvc" / "plots" / "scatter_class.json"
 DVC = Path(sys.executable).parent / "dvc"

@@ -89,6 +89,14 @@ def test_same_seed_gives_identical_metrics_files(tmp_path):
     assert results[0] == results[1]
 
 
+def test_equal_content_gives_identical_files(tmp_path):
+    """DVC hashes bytes: a rerun that computes the same tensors must not look like a change."""
+    obj = {"x": torch.arange(6).view(2, 3), "history": {"loss": [1.5, 0.5]}, "name": "ad"}
+    save_tensors(tmp_path / "a.pt", obj)
+    save_tensors(tmp_path / "b.pt", obj)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "m.json"
     write_json(target, {"ok": 1})

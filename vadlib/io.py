@@ -7,6 +7,7 @@ never leaves a half-written file that DVC could cache as valid.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -48,9 +49,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def save_tensors(path: str | os.PathLike, obj: Any) -> None:
-    """torch.save a dict of tensors and plain values (loadable with weights_only=True)."""
+    """torch.save a dict of tensors and plain values (loadable with weights_only=True).
+
+    Serialised in memory first: torch names the archive after the file it writes, and the temporary name
+    is random, so saving straight to it would make equal content hash differently and let DVC rerun every
+    downstream stage after a harmless upstream rerun.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_tensors(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
