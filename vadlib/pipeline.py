@@ -16,8 +16,8 @@ def check_report_inputs(cfg: Config, dvc_yaml: str | Path = "dvc.yaml") -> None:
     must be added there too, or DVC would not rerun the report when that variant changes."""
     path = Path(dvc_yaml)
     try:
-        spec = yaml.safe_load(path.read_text())
-        deps = spec["stages"]["report"]["deps"]
+        text = path.read_text()
+        deps = yaml.safe_load(text)["stages"]["report"]["deps"]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the report stage's deps ({exc})") from None
     listed = {m.group(1) for d in deps if isinstance(d, str) and (m := re.fullmatch(r"metrics/(.+)\.json", d))}
@@ -25,7 +25,7 @@ def check_report_inputs(cfg: Config, dvc_yaml: str | Path = "dvc.yaml") -> None:
                 for v in cfg.variants if v not in listed]
     problems += [f"dvc.yaml: the report stage depends on metrics/{v}.json but params.yaml has no variants.{v}"
                  for v in sorted(listed - set(cfg.variants))]
-    plotted = set(re.findall(r"plots/train/([^/\s]+)\.csv", path.read_text()))
+    plotted = set(re.findall(r"plots/train/([^/\s]+)\.csv", text))
     problems += [f"variants.{v}: in params.yaml but dvc.yaml's overlay plots lack plots/train/{v}.csv"
                  for v in cfg.variants if v not in plotted]
     if problems:
