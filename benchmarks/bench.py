@@ -40,7 +40,8 @@ from vadlib.io import write_json, write_text
 from vadlib.metrics import reconstruction_metrics
 from vadlib.models import Decoder, decode_images
 from vadlib.objective import per_image_loss
-from vadlib.train import build_loop, load_decoder, train_variant
+from vadlib.checkpoint import load_decoder
+from vadlib.train import build_loop, train_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"train_vs_naive": 3.0, "train_vs_bound": 0.9}
@@ -123,26 +124,100 @@ def machine(device):
             "torch": torch.__version__, "device": str(device)}
 
 
-def bound_epochs(cfg, n, epochs, device):
-    """Our decoder and objective on one resident batch: forward, backward, plain Adam; nothing else."""
+def step_epochs(cfg, n, epochs, device, *, batch_size=None, fit=False, channels_last=False, compiled=False,
+                fused=False, reference=False):
+    """Decoder + objective stepping on one resident batch, nothing else: the loop's compute bound.
+
+    The keyword switches are the speed ideas measured in `ideas()`: each changes one thing against this bound.
+    `fit` freezes the decoder (eval mode, no weight gradients), as latent fitting does.
+    """
     torch.manual_seed(cfg.seed)
-    b, dist, vcfg = cfg.train.batch_size, get_distribution("ad"), cfg.variant("ad")
-    decoder = Decoder(cfg.model.latent_dim, cfg.model.channels).to(device).train()
+    b, dist, vcfg = batch_size or cfg.train.batch_size, get_distribution("ad"), cfg.variant("ad")
+    model_cls = ReferenceDecoder if reference else Decoder
+    decoder = model_cls(cfg.model.latent_dim, cfg.model.channels).to(device).train(not fit).requires_grad_(not fit)
     x = torch.rand(b, 1, 28, 28, device=device)
+    if channels_last:
+        decoder, x = decoder.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     z = torch.randn(b, cfg.model.latent_dim, device=device, requires_grad=True)
-    opt = torch.optim.Adam([*decoder.parameters(), z], lr=cfg.train.lr_decoder)
+    params = [z] if fit else [*decoder.parameters(), z]
+    opt = torch.optim.Adam(params, lr=cfg.train.lr_decoder, **({"fused": True} if fused else {}))
+    forward = torch.compile(decoder) if compiled else decoder
     steps, seconds = math.ceil(n / b), []
     for _ in range(epochs):
         sync(device)
         start = time.perf_counter()
         for _ in range(steps):
-            loss = per_image_loss(decoder, dist, z, x, vcfg.beta)[0]
+            loss = per_image_loss(forward, dist, z, x, vcfg.beta)[0]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         sync(device)
         seconds.append(time.perf_counter() - start)
     return steps * b, seconds
+
+
+def ideas(cfg, n, epochs, device):
+    """The speed ideas of the issue, each as images/s relative to our default step, all in this one run."""
+    base_train = rate(*step_epochs(cfg, n, epochs, device))
+    base_fit = rate(*step_epochs(cfg, n, epochs, device, fit=True, batch_size=cfg.fit.batch_size))
+    rows = []
+
+    def measure(name, mode, **kw):
+        start = time.perf_counter()
+        fit = mode == "fit"
+        if fit:
+            kw.setdefault("batch_size", cfg.fit.batch_size)
+        r = rate(*step_epochs(cfg, n, epochs, device, fit=fit, **kw))
+        base = base_fit if fit else base_train
+        rows.append({"idea": name, "mode": mode, "images_per_s": round(r, 1), "vs_default": round(r / base, 3),
+                     "seconds": round(time.perf_counter() - start, 1)})
+
+    measure("first ConvTranspose2d as ConvTranspose2d (not a matmul)", "train", reference=True)
+    measure("channels_last", "train", channels_last=True)
+    measure("fused Adam", "train", fused=True)
+    measure("torch.compile (incl. compile time in the warm-up epoch)", "train", compiled=True)
+    for b in (32, 128, 256):
+        measure(f"batch {b}", "train", batch_size=b)
+    measure("channels_last", "fit", channels_last=True)
+    for b in (32, 64, 256, 1000):
+        if b != cfg.fit.batch_size:
+            measure(f"batch {b}", "fit", batch_size=b)
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and threads > 1:
+        torch.set_num_threads(1)
+        try:
+            measure("1 torch thread", "train")
+        finally:
+            torch.set_num_threads(threads)
+    return {"default_train_images_per_s": round(base_train, 1), "default_fit_images_per_s": round(base_fit, 1),
+            "rows": rows}
+
+
+def roofline(cfg, device, naive_rate):
+    """How fast training could possibly go: FLOPs per image over the machine's measured matmul peak.
+
+    If even the peak cannot reach the naive loop's rate times the target, no loop can.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    decoder = Decoder(cfg.model.latent_dim, cfg.model.channels).to(device)
+    z = torch.randn(64, cfg.model.latent_dim, device=device, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        decoder(z).square().sum().backward()
+    flops = counter.get_total_flops() / 64
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+    times = []
+    for _ in range(8):
+        sync(device)
+        start = time.perf_counter()
+        a @ b
+        sync(device)
+        times.append(time.perf_counter() - start)
+    peak = 2 * 2048 ** 3 / min(times[2:])
+    ceiling = peak / flops
+    return {"train_mflop_per_image": round(flops / 1e6, 2), "matmul_peak_gflops": round(peak / 1e9, 1),
+            "ceiling_images_per_s": round(ceiling, 1), "ceiling_vs_naive": round(ceiling / naive_rate, 2),
+            "naive_gflops": round(naive_rate * flops / 1e9, 1)}
 
 
 def time_to_quality(cfg, train, test, device, naive_train_s, naive_fit_s):
@@ -186,6 +261,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     ap.add_argument("--time-to-quality", action="store_true", help="also run the default recipe end to end (minutes)")
     ap.add_argument("--dvc-noop", action="store_true", help="also time an up-to-date `dvc repro`")
+    ap.add_argument("--ideas", action="store_true",
+                    help="also measure each speed idea (channels_last, compile, fused Adam, batch sizes, threads)")
     args = ap.parse_args()
     if args.quick:
         args.n, args.epochs = 128, 2
@@ -203,7 +280,7 @@ def main():
     loop = build_loop(run_cfg, "ad", {"images": images, "labels": labels}, device)
     ours_train = rate(n, loop.run(progress=False)["seconds"])
     # 2. compute bound
-    bound_n, bound_s = bound_epochs(cfg, n, e, device)
+    bound_n, bound_s = step_epochs(cfg, n, e, device)
     bound = rate(bound_n, bound_s)
     # 1. training: naive
     torch.manual_seed(cfg.seed)
@@ -233,11 +310,15 @@ def main():
                   "target": TARGETS["train_vs_bound"]},
         "fit": {"ours_images_per_s": round(ours_fit, 1), "naive_images_per_s": round(naive_fit, 1),
                 "speedup": round(ours_fit / naive_fit, 2)},
+        "roofline": roofline(cfg, device, naive_train),
+        "ideas": "not run (pass --ideas)",
         "time_to_quality": "not run (pass --time-to-quality)",
         "dvc_noop_seconds": "not run (pass --dvc-noop)",
     }
     results["train"]["meets_target"] = results["train"]["speedup"] >= TARGETS["train_vs_naive"]
     results["bound"]["meets_target"] = results["bound"]["ours_fraction"] >= TARGETS["train_vs_bound"]
+    if args.ideas:
+        results["ideas"] = ideas(cfg, n, e, device)
     if args.time_to_quality:
         if args.quick:  # exercise the code path only; the numbers mean nothing
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=2),
@@ -278,6 +359,17 @@ def markdown(r):
     else:
         rows.append(f"| time to quality | {q} | | | | |")
     rows.append(f"| no-op `dvc repro`, s | {r['dvc_noop_seconds']} | | | | |")
+    c = r["roofline"]
+    rows += ["", f"Roofline: training costs {c['train_mflop_per_image']} MFLOP per image (forward + backward, counted by "
+             f"torch's FlopCounterMode); a 2048x2048 matmul runs at {c['matmul_peak_gflops']} GFLOP/s here, so no loop "
+             f"can train faster than {c['ceiling_images_per_s']} images/s = {c['ceiling_vs_naive']}x the naive loop "
+             f"(which already runs at {c['naive_gflops']} GFLOP/s)."]
+    if isinstance(r["ideas"], dict):
+        i = r["ideas"]
+        rows += ["", f"Speed ideas, each against our default step on one resident batch (train: "
+                 f"{i['default_train_images_per_s']} images/s, fit: {i['default_fit_images_per_s']} images/s):", "",
+                 "| idea | mode | images/s | vs default |", "|---|---|---|---|"]
+        rows += [f"| {x['idea']} | {x['mode']} | {x['images_per_s']} | {x['vs_default']} |" for x in i["rows"]]
     return "\n".join(rows) + "\n"
 
 

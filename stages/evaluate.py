@@ -9,15 +9,14 @@ def main() -> None:
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
+    from vadlib.checkpoint import load_trained
     from vadlib.data import load_prepared
     from vadlib.device import resolve_device
     from vadlib.evaluate import evaluate_variant
     from vadlib.io import load_tensors, write_json
-    from vadlib.train import load_decoder
 
-    checkpoint = load_tensors(paths.model(args.variant))
-    decoder = load_decoder(checkpoint, resolve_device(cfg.device), str(paths.model(args.variant)))
-    metrics = evaluate_variant(decoder, checkpoint, load_tensors(paths.fitted(args.variant)),
+    trained = load_trained(paths.model(args.variant), resolve_device(cfg.device))
+    metrics = evaluate_variant(trained.decoder, trained.checkpoint, load_tensors(paths.fitted(args.variant)),
                                load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA), cfg.evaluate.batch_size)
     write_json(paths.metrics(args.variant), metrics)
     print(f"evaluate/{args.variant}: course_loss train {metrics['train']['course_loss']:.4f}, "

@@ -9,15 +9,14 @@ def main() -> None:
     cfg = load_params(args.params)
     variant = cfg.variant(args.variant)
 
+    from vadlib.checkpoint import load_trained
     from vadlib.data import load_prepared
     from vadlib.device import resolve_device
     from vadlib.fit import fit_splits
-    from vadlib.io import load_tensors, save_tensors
+    from vadlib.io import save_tensors
     from vadlib.tables import write_csv
-    from vadlib.train import load_decoder
 
-    path = paths.model(args.variant)
-    decoder = load_decoder(load_tensors(path), resolve_device(cfg.device), str(path))
+    decoder = load_trained(paths.model(args.variant), resolve_device(cfg.device)).decoder
     splits = {"test": load_prepared(paths.TEST_DATA)}
     if cfg.fit.refit_train:
         splits["train_refit"] = load_prepared(paths.TRAIN_DATA)

@@ -9,19 +9,18 @@ def main() -> None:
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
+    from vadlib.checkpoint import load_trained
     from vadlib.data import load_prepared
     from vadlib.device import resolve_device
-    from vadlib.distributions import get_distribution
     from vadlib.figures import image_grid, save_figure
     from vadlib.io import load_tensors
     from vadlib.render import render_all
-    from vadlib.train import load_decoder
 
-    checkpoint = load_tensors(paths.model(args.variant))
-    decoder = load_decoder(checkpoint, resolve_device(cfg.device), str(paths.model(args.variant)))
-    dist = get_distribution(checkpoint["distribution"])
-    grids = render_all(decoder, dist, load_tensors(paths.fitted(args.variant))["test"], load_prepared(paths.TEST_DATA),
-                       dist.mean(checkpoint["latents"]), cfg.render, cfg.seed, args.variant)
+    trained = load_trained(paths.model(args.variant), resolve_device(cfg.device))
+    dist = trained.dist
+    grids = render_all(trained.decoder, dist, load_tensors(paths.fitted(args.variant))["test"],
+                       load_prepared(paths.TEST_DATA), dist.mean(trained.checkpoint["latents"]), cfg.render, cfg.seed,
+                       args.variant)
     v = args.variant
     save_figure(image_grid(grids["reconstructions"], f"{v}: test originals (odd rows) vs decoded fitted latents"),
                 paths.grid_png(v, "reconstructions"))

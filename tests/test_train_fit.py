@@ -8,7 +8,8 @@ from vadlib.io import load_tensors, save_tensors
 from vadlib.models import decode_images
 from vadlib.distributions import get_distribution
 from vadlib.metrics import reconstruction_metrics
-from vadlib.train import load_decoder, train_variant
+from vadlib.checkpoint import load_decoder
+from vadlib.train import train_variant
 
 CPU = torch.device("cpu")
 

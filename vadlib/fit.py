@@ -7,10 +7,10 @@ import torch
 
 from .config import FitConfig, VariantConfig
 from .distributions import get_distribution
-from .models import Decoder
-from .optimize import Loop, latent_table, lr_lambda
+from .latents import initial_params, latent_table
+from .models import Decoder, images_to_device
+from .optimize import Loop, lr_lambda
 from .seeding import generator, seed_everything
-from .train import images_to_device, initial_params
 
 
 def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images_uint8: torch.Tensor,

@@ -7,6 +7,7 @@ which keeps CUDA free of per-step syncs while still naming the exact step where 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,14 +21,6 @@ from .models import Decoder
 from .objective import per_image_loss
 
 HISTORY_KEYS = ("loss", "rec", "kl", "seconds")
-
-
-def latent_table(init: Tensor, device: torch.device) -> nn.Embedding:
-    """Per-image parameter rows; sparse gradients let SparseAdam touch only the rows of each batch."""
-    table = nn.Embedding(init.shape[0], init.shape[1], sparse=True).to(device)
-    with torch.no_grad():
-        table.weight.copy_(init.to(device))
-    return table
 
 
 def lr_lambda(total_steps: int, schedule: str, warmup_steps: int = 0) -> Callable[[int], float]:
@@ -64,8 +57,6 @@ class Loop:
     epoch: int = 0  # epochs completed
 
     def run(self, on_epoch_end: Callable[["Loop"], None] | None = None, progress: bool = True) -> dict:
-        import time
-
         self.decoder.train(self.train_decoder)
         self.decoder.requires_grad_(self.train_decoder)
         n = self.images.shape[0]

@@ -9,28 +9,13 @@ import torch
 
 from .config import Config
 from .device import describe
-from .distributions import LatentDistribution, get_distribution
+from .distributions import get_distribution
 from .errors import CheckpointError, Interrupted
 from .io import load_tensors, save_tensors
-from .models import Decoder
-from .optimize import Loop, latent_table, lr_lambda
+from .latents import initial_params, latent_table
+from .models import Decoder, images_to_device
+from .optimize import Loop, lr_lambda
 from .seeding import generator, seed_everything
-
-N_CLASSES = 10
-
-
-def initial_params(dist: LatentDistribution, n: int, dim: int, init: str, scale: float, width: float,
-                   gen: torch.Generator, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """`class`: one random set per class copied to each of its images; `random`: a fresh set per image."""
-    if init == "class":
-        if labels is None:
-            raise ValueError("class initialisation needs labels")
-        return dist.init(N_CLASSES, dim, scale, width, gen)[labels]
-    return dist.init(n, dim, scale, width, gen)
-
-
-def images_to_device(images_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return (images_uint8.to(device=device, dtype=torch.float32) / 255.0).unsqueeze(1)
 
 
 def fingerprint(cfg: Config, variant: str, indices: torch.Tensor) -> str:
@@ -143,14 +128,3 @@ def finish(resume_path: str | Path | None) -> None:
     """Drop the resume checkpoint once the final output is safely written."""
     if resume_path:
         Path(resume_path).unlink(missing_ok=True)
-
-
-def load_decoder(checkpoint: dict, device: torch.device, path: str = "checkpoint") -> Decoder:
-    """Rebuild the decoder a checkpoint was trained with, with a clear error on any mismatch."""
-    try:
-        arch = checkpoint["architecture"]
-        decoder = Decoder(arch["latent_dim"], tuple(arch["channels"]))
-        decoder.load_state_dict(checkpoint["decoder"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: does not hold a vadlib decoder matching its architecture ({exc})") from None
-    return decoder.to(device).eval()

@@ -1,0 +1,25 @@
+"""The benchmark is not a test, but it must keep running: smoke-run it on tiny synthetic data."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from idx_fixtures import write_fashion_idx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_writes_every_measurement(tmp_path):
+    write_fashion_idx(tmp_path / "data", n_train=128, n_test=128)
+    out = tmp_path / "results.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--time-to-quality",
+                    "--data-root", str(tmp_path / "data"), "--out", str(out)], check=True, cwd=ROOT,
+                   capture_output=True, text=True, timeout=600)
+    r = json.loads(out.read_text())
+    for key in ("train", "fit"):
+        assert r[key]["ours_images_per_s"] > 0 and r[key]["naive_images_per_s"] > 0
+    assert r["bound"]["bound_images_per_s"] > 0
+    # the decoder's forward + backward FLOPs, counted by torch: 3x the forward's ~7.9 M multiply-adds
+    assert 40 < r["roofline"]["train_mflop_per_image"] < 55
+    assert r["time_to_quality"]["ours_test_course_loss"] > 0
+    assert "| training, images/s vs naive |" in out.with_suffix(".md").read_text()
