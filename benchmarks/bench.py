@@ -37,11 +37,10 @@ from vadlib.device import resolve_device
 from vadlib.distributions import get_distribution
 from vadlib.fit import fit_latents
 from vadlib.io import write_json, write_text
-from vadlib.metrics import reconstruction_metrics
-from vadlib.models import Decoder, decode_images
+from vadlib.models import Decoder
 from vadlib.objective import per_image_loss
-from vadlib.checkpoint import load_decoder
-from vadlib.train import build_loop, train_variant
+from vadlib.proxy import train_fit_score
+from vadlib.train import build_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"train_vs_naive": 3.0, "train_vs_bound": 0.9}
@@ -224,14 +223,8 @@ def time_to_quality(cfg, train, test, device, naive_train_s, naive_fit_s):
     """Our default recipe end to end vs the original recipe's 750 + 500 epochs at the measured naive speed."""
     n_train, n_test = cfg.data.n_train, cfg.data.n_test
     train_data = {"images": train[0][:n_train], "labels": train[1][:n_train], "indices": torch.arange(n_train)}
-    start = time.perf_counter()
-    result = train_variant(cfg, "ad", train_data, device, progress=False)
-    decoder = load_decoder(result, device)
-    params, _ = fit_latents(decoder, cfg.variant("ad"), cfg.fit, test[0][:n_test], cfg.seed, "fit/test/ad",
-                            progress=False)
-    ours_s = time.perf_counter() - start
-    recon = decode_images(decoder, get_distribution("ad").mean(params))
-    loss = reconstruction_metrics(test[0][:n_test], recon, cfg.evaluate.batch_size)["course_loss"]
+    ours = train_fit_score(cfg, "ad", train_data, test[0][:n_test], device)
+    ours_s, loss = ours["seconds"], ours["test_course_loss"]
     naive_s = naive_train_s * n_train * 750 + naive_fit_s * n_test * 500
     return {"ours_seconds": round(ours_s, 2), "ours_test_course_loss": round(loss, 5),
             "train_epochs": cfg.train.epochs, "fit_epochs": cfg.fit.epochs,
@@ -288,7 +281,8 @@ def main():
         loop = build_loop(run_cfg, "ad", {"images": images, "labels": labels}, device)
         seconds["ours_train"] += loop.run(progress=False)["seconds"][1:]
         # 2. compute bound
-        seconds["bound"] += step_epochs(cfg, n, e, device)[1][1:]
+        bound_n, bound_s = step_epochs(cfg, n, e, device)
+        seconds["bound"] += bound_s[1:]
         # 1. training: naive
         torch.manual_seed(cfg.seed)
         ref = ReferenceDecoder(cfg.model.latent_dim, cfg.model.channels).to(device)
@@ -305,7 +299,6 @@ def main():
         loader = DataLoader(IndexedImages(images), batch_size=64, shuffle=False)
         seconds["naive_fit"] += naive_epochs(decoder, latents, opt, loader, e, device, train=False)[1:]
         decoder.requires_grad_(True)
-    bound_n = math.ceil(n / cfg.train.batch_size) * cfg.train.batch_size
     ours_train, naive_train, ours_fit, naive_fit = (
         n / statistics.median(seconds[k]) for k in ("ours_train", "naive_train", "ours_fit", "naive_fit"))
     bound = bound_n / statistics.median(seconds["bound"])

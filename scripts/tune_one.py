@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from pathlib import Path
 
-import torch
 import yaml
 
-from vadlib.checkpoint import load_decoder
 from vadlib.cli import run
 from vadlib.config import load_params, parse_params
 from vadlib.data import load_split, select_subset
 from vadlib.device import resolve_device
-from vadlib.distributions import get_distribution
-from vadlib.fit import fit_latents
-from vadlib.metrics import reconstruction_metrics
-from vadlib.models import decode_images
-from vadlib.train import train_variant
+from vadlib.proxy import train_fit_score
 
 
 def override(raw: dict, assignment: str) -> None:
@@ -42,28 +36,18 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_intermixed_args()
-    raw = yaml.safe_load(open(args.params))
+    raw = yaml.safe_load(Path(args.params).read_text())
     for s in args.settings:
         override(raw, s)
     cfg = parse_params(raw)
     load_params(args.params)  # the file itself must be valid too
-    device = resolve_device(cfg.device)
     root = cfg.data.resolved_root
     (x, y), (xt, _) = load_split(root, "train"), load_split(root, "test")
     idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
-    start = time.perf_counter()
-    result = train_variant(cfg, args.variant, {"images": x[idx], "labels": y[idx], "indices": idx}, device,
-                           progress=False)
-    decoder = load_decoder(result, device)
-    vcfg = cfg.variant(args.variant)
-    params, _ = fit_latents(decoder, vcfg, cfg.fit, xt[:args.n_test], cfg.seed, f"fit/test/{args.variant}",
-                            progress=False)
-    dist = get_distribution(vcfg.distribution)
-    test = reconstruction_metrics(xt[:args.n_test], decode_images(decoder, dist.mean(params)))["course_loss"]
-    train = reconstruction_metrics(x[idx], decode_images(decoder, dist.mean(result["latents"])))["course_loss"]
+    data = {"images": x[idx], "labels": y[idx], "indices": idx}
+    scores = train_fit_score(cfg, args.variant, data, xt[:args.n_test], resolve_device(cfg.device))
     print(json.dumps({"variant": args.variant, "settings": args.settings, "n_test": args.n_test,
-                      "test_course_loss": round(test, 5), "train_course_loss": round(train, 5),
-                      "seconds": round(time.perf_counter() - start)}))
+                      **{k: round(v, 5) for k, v in scores.items()}}))
 
 
 if __name__ == "__main__":
