@@ -18,7 +18,7 @@ repro: setup
 	dvc repro
 
 test: setup
-	bash scripts/install_chromium.sh
+	bash tools/plots/install_chromium.sh
 	$(PY) -m pytest -q
 
 bench: setup

@@ -31,16 +31,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from vadlib.config import load_params
-from vadlib.data import load_split
-from vadlib.device import resolve_device
-from vadlib.distributions import get_distribution
-from vadlib.fit import fit_latents
-from vadlib.io import write_json, write_text
-from vadlib.models import Decoder
-from vadlib.objective import per_image_loss
-from vadlib.proxy import train_fit_score
-from vadlib.train import build_loop
+from vadlib.infra.config import load_params
+from vadlib.infra.data import load_split
+from vadlib.infra.runtime import resolve_device
+from vadlib.core.distributions import get_distribution
+from vadlib.workflows.fit import fit_latents
+from vadlib.infra.io import write_json, write_text
+from vadlib.core.models import Decoder
+from vadlib.core.objective import per_image_loss
+from vadlib.workflows.proxy import train_fit_score
+from vadlib.workflows.train import build_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"train_vs_naive": 3.0, "train_vs_bound": 0.9}

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import yaml
 
-from vadlib.cli import run
-from vadlib.config import load_params, parse_params
-from vadlib.data import load_split, select_subset
-from vadlib.device import resolve_device
-from vadlib.proxy import train_fit_score
+from vadlib.infra.cli import run
+from vadlib.infra.config import load_params, parse_params
+from vadlib.infra.data import load_split, select_subset
+from vadlib.infra.runtime import resolve_device
+from vadlib.workflows.proxy import train_fit_score
 
 
 def override(raw: dict, assignment: str) -> None:

@@ -1,7 +1,7 @@
 """Stage `evaluate@<variant>`: reconstruction metrics for train, train refit and test -> metrics/<variant>.json."""
-from vadlib import paths
-from vadlib.cli import run, stage_parser
-from vadlib.config import load_params
+from vadlib.infra import paths
+from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.config import load_params
 
 
 def main() -> None:
@@ -9,11 +9,11 @@ def main() -> None:
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
-    from vadlib.checkpoint import load_trained
-    from vadlib.data import load_prepared
-    from vadlib.device import resolve_device
-    from vadlib.evaluate import evaluate_variant
-    from vadlib.io import load_tensors, write_json
+    from vadlib.workflows.checkpoint import load_trained
+    from vadlib.infra.data import load_prepared
+    from vadlib.infra.runtime import resolve_device
+    from vadlib.workflows.evaluate import evaluate_variant
+    from vadlib.infra.io import load_tensors, write_json
 
     trained = load_trained(paths.model(args.variant), resolve_device(cfg.device))
     metrics = evaluate_variant(trained.decoder, trained.checkpoint, load_tensors(paths.fitted(args.variant)),

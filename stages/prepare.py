@@ -1,12 +1,12 @@
 """Stage `prepare`: verify Fashion-MNIST and write the train/test subsets to data/prepared/."""
-from vadlib.cli import run, stage_parser
-from vadlib.config import load_params
+from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.config import load_params
 
 
 def main() -> None:
     args = stage_parser("Verify Fashion-MNIST and write the train/test subsets.").parse_args()
     cfg = load_params(args.params)
-    from vadlib.data import prepare  # after the params check, so a bad file fails before the torch import
+    from vadlib.infra.data import prepare  # after the params check, so a bad file fails before the torch import
 
     m = prepare(cfg.data, cfg.seed)
     print(

@@ -1,7 +1,7 @@
 """Stage `tsne@<variant>`: 2-D t-SNE of train and test latent means -> CSVs (DVC scatter) and a PNG."""
-from vadlib import paths
-from vadlib.cli import run, stage_parser
-from vadlib.config import load_params
+from vadlib.infra import paths
+from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.config import load_params
 
 
 def main() -> None:
@@ -9,25 +9,20 @@ def main() -> None:
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
-    from vadlib.data import load_prepared
-    from vadlib.distributions import get_distribution
-    from vadlib.figures import save_figure, scatter_by_class
-    from vadlib.io import load_tensors
-    from vadlib.tables import write_csv
-    from vadlib.tsne import embed
+    from vadlib.infra.data import load_prepared
+    from vadlib.infra.figures import save_figure
+    from vadlib.infra.io import write_csv
+    from vadlib.infra.runtime import resolve_device
+    from vadlib.workflows.checkpoint import load_fitted, load_trained
+    from vadlib.workflows.tsne import embed_splits
 
-    checkpoint = load_tensors(paths.model(args.variant))
-    dist = get_distribution(checkpoint["distribution"])
-    codes = {"train": checkpoint["latents"], "test": load_tensors(paths.fitted(args.variant))["test"]}
-    panels = []
-    for split, data_path in (("train", paths.TRAIN_DATA), ("test", paths.TEST_DATA)):
-        data = load_prepared(data_path)
-        xy, labels, _ = embed(dist.mean(codes[split]), data["labels"], cfg.tsne, cfg.seed, f"{args.variant}/{split}")
-        names = data["class_names"]
-        write_csv(paths.tsne_csv(args.variant, split), ["x", "y", "class"],
-                  [[float(a), float(b), names[c]] for (a, b), c in zip(xy, labels)])
-        panels.append((f"{split} ({len(labels)} images)", xy, labels))
-    save_figure(scatter_by_class(panels, names, f"t-SNE of {args.variant} latent means"), paths.tsne_png(args.variant))
+    trained = load_trained(paths.model(args.variant), resolve_device("cpu"))
+    params = {"train": trained.train_params, "test": load_fitted(paths.fitted(args.variant))["test"]}
+    data = {"train": load_prepared(paths.TRAIN_DATA), "test": load_prepared(paths.TEST_DATA)}
+    tables, figure = embed_splits(trained.dist, params, data, cfg.tsne, cfg.seed, args.variant)
+    for split, rows in tables.items():
+        write_csv(paths.tsne_csv(args.variant, split), ["x", "y", "class"], rows)
+    save_figure(figure, paths.tsne_png(args.variant))
     print(f"tsne/{args.variant}: wrote {paths.tsne_png(args.variant)}")
 
 

@@ -1,8 +1,8 @@
 """Tiny configurations and synthetic data for fast unit tests."""
 import torch
 
-from vadlib.config import parse_params
-from vadlib.data import CLASS_NAMES
+from vadlib.infra.config import parse_params
+from vadlib.infra.data import CLASS_NAMES
 
 VARIANTS = {
     "ad": {"distribution": "ad", "beta": 1e-4, "init": "class"},

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from idx_fixtures import write_fashion_idx, write_idx_images, write_idx_labels
-from vadlib import data
-from vadlib.config import DATA_ROOT_ENV, DataConfig
-from vadlib.data import CLASS_NAMES, load_prepared, load_split, prepare, select_subset
-from vadlib.errors import DataError
+from vadlib.infra import data
+from vadlib.infra.config import DATA_ROOT_ENV, DataConfig
+from vadlib.infra.data import CLASS_NAMES, load_prepared, load_split, prepare, select_subset
+from vadlib.infra.errors import DataError
 
 PROJECT = Path(__file__).resolve().parents[1]
 

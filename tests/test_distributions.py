@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from vadlib.distributions import REGISTRY, get_distribution
+from vadlib.core.distributions import REGISTRY, get_distribution
 
 VAD = ["normal", "uniform", "laplace"]
 

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from vadlib.models import Decoder, Project, decode_images
+from vadlib.core.models import Decoder, Project, decode_images
 
 
 def test_project_matches_conv_transpose_on_1x1_input():

@@ -3,8 +3,8 @@
 Builds a throwaway git+dvc repo that uses this project's offline HTML template
 (.dvc/offline/plots_template.html) and class-coloured scatter template
 (.dvc/plots/scatter_class.json), renders it, and checks the charts in headless
-chromium (vadlib.plots_check).  The browser part is skipped only when
-/usr/bin/chromium is absent; CI installs it with scripts/install_chromium.sh.
+chromium (tools/plots/browser_check.py).  The browser part is skipped only when
+/usr/bin/chromium is absent; CI installs it with tools/plots/install_chromium.sh.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from vadlib.plots_check import (
+from browser_check import (
     CHROMIUM,
     PlotsCheckError,
     check_rendered,
@@ -31,7 +31,7 @@ DVC = Path(sys.executable).parent / "dvc"
 
 needs_chromium = pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK),
-    reason=f"{CHROMIUM} not installed (run scripts/install_chromium.sh); "
+    reason=f"{CHROMIUM} not installed (run tools/plots/install_chromium.sh); "
            "cannot check rendering in a browser",
 )
 

@@ -2,14 +2,14 @@ import pytest
 import torch
 
 from helpers import tiny_config, tiny_data
-from vadlib.errors import CheckpointError, DivergenceError, Interrupted
-from vadlib.fit import fit_latents
-from vadlib.io import load_tensors, save_tensors
-from vadlib.models import decode_images
-from vadlib.distributions import get_distribution
-from vadlib.metrics import reconstruction_metrics
-from vadlib.checkpoint import load_decoder
-from vadlib.train import train_variant
+from vadlib.infra.errors import CheckpointError, DivergenceError, Interrupted
+from vadlib.workflows.fit import fit_latents
+from vadlib.infra.io import load_tensors, save_tensors
+from vadlib.core.models import decode_images
+from vadlib.core.distributions import get_distribution
+from vadlib.workflows.metrics import reconstruction_metrics
+from vadlib.workflows.checkpoint import load_decoder
+from vadlib.workflows.train import train_variant
 
 CPU = torch.device("cpu")
 
@@ -18,7 +18,7 @@ CPU = torch.device("cpu")
 def test_tiny_overfit_reaches_low_loss(variant):
     cfg = tiny_config(train={"epochs": 150, "batch_size": 10, "lr_latent": 0.05})
     data = tiny_data(10)
-    ck = train_variant(cfg, variant, data, CPU, progress=False)
+    ck = train_variant(cfg, variant, data, CPU, progress=False)[0]
     dec = load_decoder(ck, CPU)
     dist = get_distribution(ck["distribution"])
     m = reconstruction_metrics(data["images"], decode_images(dec, dist.mean(ck["latents"])))
@@ -30,7 +30,7 @@ def test_tiny_overfit_reaches_low_loss(variant):
 def test_fit_recovers_a_training_image():
     cfg = tiny_config(train={"epochs": 150, "batch_size": 10, "lr_latent": 0.05}, fit={"epochs": 150, "lr": 0.05})
     data = tiny_data(10)
-    ck = train_variant(cfg, "ad", data, CPU, progress=False)
+    ck = train_variant(cfg, "ad", data, CPU, progress=False)[0]
     dec = load_decoder(ck, CPU)
     params, history = fit_latents(dec, cfg.variant("ad"), cfg.fit, data["images"][:4], cfg.seed, "t", progress=False)
     fitted = reconstruction_metrics(data["images"][:4], decode_images(dec, params))
@@ -40,9 +40,9 @@ def test_fit_recovers_a_training_image():
 
 def test_same_seed_same_result_other_seed_differs():
     data = tiny_data()
-    a = train_variant(tiny_config(), "normal", data, CPU, progress=False)
-    b = train_variant(tiny_config(), "normal", data, CPU, progress=False)
-    c = train_variant(tiny_config(seed=1), "normal", data, CPU, progress=False)
+    a = train_variant(tiny_config(), "normal", data, CPU, progress=False)[0]
+    b = train_variant(tiny_config(), "normal", data, CPU, progress=False)[0]
+    c = train_variant(tiny_config(seed=1), "normal", data, CPU, progress=False)[0]
     assert torch.equal(a["latents"], b["latents"]) and a["history"]["loss"] == b["history"]["loss"]
     assert not torch.equal(a["latents"], c["latents"])
 
@@ -50,7 +50,7 @@ def test_same_seed_same_result_other_seed_differs():
 def test_class_init_shares_parameters_within_a_class():
     data = tiny_data()
     cfg = tiny_config(train={"epochs": 1, "lr_latent": 1e-9, "lr_decoder": 1e-9})
-    lat = train_variant(cfg, "normal", data, CPU, progress=False)["latents"]
+    lat = train_variant(cfg, "normal", data, CPU, progress=False)[0]["latents"]
     same = data["labels"] == data["labels"][0]
     assert torch.allclose(lat[same], lat[same][:1].expand_as(lat[same]), atol=1e-6)
     assert not torch.allclose(lat[0], lat[1])
@@ -59,12 +59,12 @@ def test_class_init_shares_parameters_within_a_class():
 def test_divergence_is_reported_with_variant_and_epoch():
     cfg = tiny_config(train={"lr_decoder": 10.0, "lr_latent": 100.0, "epochs": 5})
     with pytest.raises(DivergenceError, match=r"train/uniform: loss became (nan|inf).* at epoch \d+, step \d+"):
-        train_variant(cfg, "uniform", tiny_data(), CPU, progress=False)
+        train_variant(cfg, "uniform", tiny_data(), CPU, progress=False)[0]
 
 
 def test_checkpoint_round_trip(tmp_path):
     cfg = tiny_config()
-    ck = train_variant(cfg, "laplace", tiny_data(), CPU, progress=False)
+    ck = train_variant(cfg, "laplace", tiny_data(), CPU, progress=False)[0]
     save_tensors(tmp_path / "m.pt", ck)
     back = load_tensors(tmp_path / "m.pt")
     assert torch.equal(back["latents"], ck["latents"]) and back["history"] == ck["history"]
@@ -73,7 +73,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
-    ck = train_variant(tiny_config(), "ad", tiny_data(), CPU, progress=False)
+    ck = train_variant(tiny_config(), "ad", tiny_data(), CPU, progress=False)[0]
     ck["architecture"] = {"latent_dim": 16, "channels": [16, 8]}
     with pytest.raises(CheckpointError, match="architecture"):
         load_decoder(ck, CPU, "m.pt")
@@ -92,9 +92,9 @@ def test_pickled_code_is_never_loaded(tmp_path):
 def test_interrupted_training_resumes_to_the_identical_result(tmp_path, monkeypatch):
     cfg = tiny_config(train={"epochs": 6, "checkpoint_every": 2})
     data = tiny_data()
-    full = train_variant(cfg, "normal", data, CPU, progress=False)
+    full = train_variant(cfg, "normal", data, CPU, progress=False)[0]
 
-    from vadlib import optimize
+    from vadlib.core import optimize
     calls = {"n": 0}
     real = optimize.per_image_loss
 
@@ -107,10 +107,10 @@ def test_interrupted_training_resumes_to_the_identical_result(tmp_path, monkeypa
     resume = tmp_path / "resume.pt"
     monkeypatch.setattr(optimize, "per_image_loss", dying)
     with pytest.raises(Interrupted, match="epoch 4 of 6.*resume"):
-        train_variant(cfg, "normal", data, CPU, resume_path=resume, progress=False)
+        train_variant(cfg, "normal", data, CPU, resume_path=resume, progress=False)[0]
     assert load_tensors(resume)["epoch"] == 2
     monkeypatch.setattr(optimize, "per_image_loss", real)
-    resumed = train_variant(cfg, "normal", data, CPU, resume_path=resume, progress=False)
+    resumed = train_variant(cfg, "normal", data, CPU, resume_path=resume, progress=False)[0]
     assert torch.equal(resumed["latents"], full["latents"])
     for key, value in full["decoder"].items():
         assert torch.equal(resumed["decoder"][key], value), key

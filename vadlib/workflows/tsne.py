@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import TsneConfig
-from .seeding import derive_seed, generator
+from ..infra.config import TsneConfig
+from ..infra.runtime import derive_seed, generator
 
 
 def embed(codes: torch.Tensor, labels: torch.Tensor, cfg: TsneConfig, seed: int, purpose: str):
@@ -22,3 +22,16 @@ def embed(codes: torch.Tensor, labels: torch.Tensor, cfg: TsneConfig, seed: int,
                 random_state=derive_seed(seed, f"tsne/{purpose}") % (2**32), n_jobs=1)
     xy = tsne.fit_transform(x).astype(np.float32)
     return xy, labels[rows].numpy(), rows.numpy()
+
+
+def embed_splits(dist, params: dict, data: dict, cfg: TsneConfig, seed: int, variant: str):
+    """t-SNE of each split's latent means: ({split: CSV rows (x, y, class name)}, a side-by-side scatter figure)."""
+    from ..infra.figures import scatter_by_class
+
+    tables, panels = {}, []
+    for split, rows in params.items():
+        xy, labels, _ = embed(dist.mean(rows), data[split]["labels"], cfg, seed, f"{variant}/{split}")
+        names = data[split]["class_names"]
+        tables[split] = [[float(a), float(b), names[c]] for (a, b), c in zip(xy, labels)]
+        panels.append((f"{split} ({len(labels)} images)", xy, labels))
+    return tables, scatter_by_class(panels, names, f"t-SNE of {variant} latent means")

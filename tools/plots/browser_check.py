@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 CHROMIUM = "/usr/bin/chromium"
-INSTALL_HINT = "run scripts/install_chromium.sh (apt-get install chromium) first"
+INSTALL_HINT = "run tools/plots/install_chromium.sh (apt-get install chromium) first"
 
 RESULT_ID = "__dvc_plots_check_result__"
 

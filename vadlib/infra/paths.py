@@ -3,6 +3,10 @@ from pathlib import Path
 
 PREPARED = Path("data/prepared")
 TRAIN_DATA, TEST_DATA = PREPARED / "train.pt", PREPARED / "test.pt"
+REFERENCE = Path("data/reference")  # images no variant trains on: the evaluator's training pool and the full test
+POOL_DATA, FULL_TEST_DATA = REFERENCE / "pool.pt", REFERENCE / "test_full.pt"
+EVALUATOR = Path("models/evaluator.pt")
+EVALUATOR_METRICS = Path("metrics/evaluator.json")
 
 
 def model(variant: str) -> Path:
@@ -18,8 +22,16 @@ def fitted(variant: str) -> Path:
     return Path("data/fitted") / f"{variant}.pt"
 
 
+VARIANT_METRICS = Path("metrics/variants")  # only the evaluate stages write here: the report depends on the folder
+
+
 def metrics(variant: str) -> Path:
-    return Path("metrics") / f"{variant}.json"
+    return VARIANT_METRICS / f"{variant}.json"
+
+
+def seconds(stage: str, variant: str) -> Path:
+    """Wall time and device of one stage run: kept out of every cached output and out of every stage's deps."""
+    return Path("metrics/seconds") / stage / f"{variant}.json"
 
 
 def train_curve(variant: str) -> Path:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from .distributions import get_distribution
-from .errors import DivergenceError
+from ..core.distributions import get_distribution
+from ..infra.errors import DivergenceError
 from .metrics import reconstruction_metrics
-from .models import Decoder, decode_images
+from ..core.models import Decoder, decode_images
 
 
 def split_metrics(decoder: Decoder, dist, params: torch.Tensor, images_uint8: torch.Tensor,
@@ -29,9 +29,6 @@ def evaluate_variant(decoder: Decoder, checkpoint: dict, fitted: dict, train_dat
     if "train_refit" in fitted:
         metrics["train_refit"] = split_metrics(decoder, dist, fitted["train_refit"], train_data["images"], batch_size)
     metrics["test"] = split_metrics(decoder, dist, fitted["test"], test_data["images"], batch_size)
-    metrics["train_seconds"] = round(float(checkpoint["train_seconds"]), 2)
-    metrics["fit_seconds"] = round(float(fitted["fit_seconds"]), 2)
-    metrics["device"] = checkpoint["device"]
     for split in ("train", "train_refit", "test"):
         if split in metrics and any(v != v for v in metrics[split].values()):
             raise DivergenceError(f"{checkpoint['variant']}: {split} metrics are NaN; refusing to report them")

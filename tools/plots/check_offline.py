@@ -2,12 +2,12 @@
 """Render this repo's DVC plots and check, in headless chromium with no
 network, that the charts really drew.
 
-    python scripts/check_plots_offline.py                  # dvc plots show into a temp dir
-    python scripts/check_plots_offline.py --min-charts 4
-    python scripts/check_plots_offline.py --html dvc_plots/index.html
-    python scripts/check_plots_offline.py --out dvc_plots --screenshot /tmp/plots.png
+    python tools/plots/check_offline.py                  # dvc plots show into a temp dir
+    python tools/plots/check_offline.py --min-charts 4
+    python tools/plots/check_offline.py --html dvc_plots/index.html
+    python tools/plots/check_offline.py --out dvc_plots --screenshot /tmp/plots.png
 
-Needs /usr/bin/chromium (scripts/install_chromium.sh).  Exit status: 0 ok,
+Needs /usr/bin/chromium (tools/plots/install_chromium.sh).  Exit status: 0 ok,
 1 charts missing / check failed, 2 setup problem (no chromium, dvc failed).
 """
 
@@ -23,14 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vadlib.plots_check import (
+from browser_check import (
     ChromiumNotFoundError,
     PlotsCheckError,
     check_rendered,
     summarize,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _dvc() -> list[str]:

@@ -20,9 +20,12 @@ def stage_parser(description: str, variant: bool = False) -> argparse.ArgumentPa
 def run(main: Callable[[], None]) -> None:
     """Run a stage; a user-fixable problem becomes one clear message and exit code 2, not a traceback.
 
-    SIGTERM (what `kill` and job schedulers send) is handled like Ctrl-C, so both stop cleanly.
+    SIGTERM (what `kill` and job schedulers send) is handled like Ctrl-C, so both stop cleanly. SIGINT is installed
+    explicitly too: a launcher such as `nohup ... &` or a non-interactive shell starts children with SIGINT
+    ignored, and Python keeps an inherited "ignore", so without this Ctrl-C / `kill -INT` would do nothing.
     """
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         main()
     except Interrupted as exc:

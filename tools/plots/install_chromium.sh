@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's headless-capable chromium for the offline plots check
-# (vadlib/plots_check.py, scripts/check_plots_offline.py, tests/test_plots_offline.py).
+# (tools/plots/browser_check.py.py, tools/plots/check_offline.py, tests/test_plots_offline.py).
 #
 # Idempotent: does nothing if /usr/bin/chromium already exists.
 # Needs root (or sudo) and access to the Debian package mirrors.

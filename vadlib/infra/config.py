@@ -1,5 +1,8 @@
 """The params.yaml schema: typed sections grouped by stage, validated in full before any work starts.
 
+The defaults here equal the shipped params.yaml (a test keeps them equal), so a partial params mapping in a test or
+a script means the same thing as the file.
+
 Each field carries its allowed range or choices in `metadata`; `load_params` walks the schema once and
 reports every problem on its own line ("train.epochs: got -3, expected an integer >= 1"), so a user
 fixes a hand-edited file in one go.
@@ -52,11 +55,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = _num(100, 1, 100000)
+    epochs: int = _num(200, 1, 100000)
     batch_size: int = _num(64, 1, 65536)
-    lr_decoder: float = _num(3e-3, 0.0, 10.0, lo_open=True)
-    lr_latent: float = _num(3e-2, 0.0, 100.0, lo_open=True)
-    weight_decay: float = _num(0.0, 0.0, 10.0)
+    lr_decoder: float = _num(1e-3, 0.0, 10.0, lo_open=True)
+    lr_latent: float = _num(0.5, 0.0, 100.0, lo_open=True)
+    weight_decay: float = _num(2.0, 0.0, 10.0)
     schedule: str = _choice("cosine", "constant", "cosine")
     warmup_epochs: int = _num(0, 0, 100000)
     checkpoint_every: int = _num(10, 0, 100000)
@@ -64,9 +67,9 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class FitConfig:
-    epochs: int = _num(100, 1, 100000)
-    batch_size: int = _num(1000, 1, 65536)
-    lr: float = _num(5e-2, 0.0, 100.0, lo_open=True)
+    epochs: int = _num(150, 1, 100000)
+    batch_size: int = _num(128, 1, 65536)
+    lr: float = _num(1.0, 0.0, 100.0, lo_open=True)
     schedule: str = _choice("cosine", "constant", "cosine")
     refit_train: bool = True
 
@@ -92,6 +95,34 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class EvaluatorConfig:
+    """The measuring instrument: a small CNN classifier trained on train-split images no variant trains on."""
+    epochs: int = _num(6, 1, 1000)
+    batch_size: int = _num(128, 1, 65536)
+    lr: float = _num(2e-3, 0.0, 10.0, lo_open=True)
+    n_val: int = _num(5000, 100, 50000)  # held out: evaluator validation and the real-vs-real reference row
+
+
+@dataclass(frozen=True)
+class SamplersConfig:
+    """How new codes are drawn (vadlib/core/samplers.py); `gmm` is ex-post density estimation (RAE)."""
+    temperature: float = _num(1.0, 0.0, 10.0, lo_open=True)
+    gmm_components: int = _num(10, 1, 1000)
+    gmm_covariance: str = _choice("full", "full", "tied", "diag", "spherical")
+    gmm_reg_covar: float = _num(1e-3, 0.0, 1e3, lo_open=True)
+    gmm_pca_dim: int = _num(0, 0, 4096)  # 0: the full latent space; k: the top-k principal components
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Sample and latent quality, measured in the evaluator's feature space."""
+    n_samples: int = _num(1000, 10, 100000)
+    nearest_k: int = _num(5, 1, 100)  # precision/recall/density/coverage and the k-NN probe
+    confidence: float = _num(0.9, 0.0, 1.0, lo_open=True)  # "recognisable": evaluator confidence at least this
+    active_threshold: float = _num(0.01, 0.0, 1e6)  # a latent unit is active if its code means vary more than this
+
+
+@dataclass(frozen=True)
 class VariantConfig:
     distribution: str = "normal"
     beta: float = _num(1.0, 0.0, 1e6)
@@ -111,6 +142,9 @@ class Config:
     evaluate: EvaluateConfig = EvaluateConfig()
     tsne: TsneConfig = TsneConfig()
     render: RenderConfig = RenderConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    samplers: SamplersConfig = SamplersConfig()
+    quality: QualityConfig = QualityConfig()
     variants: dict[str, VariantConfig] = field(default_factory=dict)
 
     def variant(self, name: str) -> VariantConfig:
@@ -180,7 +214,7 @@ def _build(cls, raw: Any, path: str, errors: list[str]):
 
 
 def _build_variants(raw: Any, path: str, errors: list[str]) -> dict[str, VariantConfig]:
-    from .distributions import REGISTRY
+    from ..core.distributions import REGISTRY
 
     if not isinstance(raw, dict) or not raw:
         errors.append(f"{path}: got {raw!r}, expected a non-empty mapping of variant name -> settings")

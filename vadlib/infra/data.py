@@ -238,11 +238,16 @@ def per_class(labels: torch.Tensor) -> dict[str, int]:
 
 
 def prepare(
-    cfg: DataConfig, seed: int, out_dir: str | Path = "data/prepared", metrics_path: str | Path = "metrics/data.json"
+    cfg: DataConfig, seed: int, out_dir: str | Path = "data/prepared", metrics_path: str | Path = "metrics/data.json",
+    reference_dir: str | Path | None = "data/reference",
 ) -> dict:
-    """Load, validate and subset both splits, and only then write train.pt, test.pt and the metrics."""
+    """Load, validate and subset both splits, and only then write train.pt, test.pt and the metrics.
+
+    `reference_dir` also gets the images the evaluator network may learn from: `pool.pt`, the train split minus the
+    models' training images, and `test_full.pt`, the whole test split (for the evaluator's accuracy).
+    """
     root = ensure_files(cfg.resolved_root, cfg.download)
-    outputs = {}
+    outputs, reference = {}, {}
     for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
         images, labels = load_split(root, split, cfg.verify_md5)
         if n > len(labels):
@@ -250,20 +255,32 @@ def prepare(
                 f"data.n_{split}: got {n} but the {split} split has {len(labels)} images; lower it in params.yaml"
             )
         idx = select_subset(labels, n, cfg.subset, seed, name=f"data.n_{split}")
-        outputs[split] = {
-            "images": images[idx], "labels": labels[idx], "indices": idx, "class_names": list(CLASS_NAMES)
-        }
+        outputs[split] = _payload(images, labels, idx)
+        if split == "train":
+            unused = torch.ones(len(labels), dtype=torch.bool)
+            unused[idx] = False
+            reference["pool"] = _payload(images, labels, unused.nonzero().squeeze(1))
+        else:
+            reference["test_full"] = _payload(images, labels, torch.arange(len(labels)))
     metrics = {
         "n_train": cfg.n_train,
         "n_test": cfg.n_test,
         "subset": cfg.subset,
         "train_per_class": per_class(outputs["train"]["labels"]),
         "test_per_class": per_class(outputs["test"]["labels"]),
+        "n_reference_pool": len(reference["pool"]["labels"]),
     }
     for split, payload in outputs.items():
         save_tensors(Path(out_dir) / f"{split}.pt", payload)
+    if reference_dir is not None:
+        for name, payload in reference.items():
+            save_tensors(Path(reference_dir) / f"{name}.pt", payload)
     write_json(metrics_path, metrics)
     return metrics
+
+
+def _payload(images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> dict:
+    return {"images": images[idx], "labels": labels[idx], "indices": idx, "class_names": list(CLASS_NAMES)}
 
 
 def load_prepared(path: str | Path) -> dict:

@@ -1,4 +1,4 @@
-"""Atomic file output and safe checkpoint loading.
+"""Atomic file output (JSON, CSV, tensors) and safe checkpoint loading.
 
 Every file the pipeline writes goes through `atomic_path`: the content lands in a temporary file in
 the same folder and is renamed over the target only when complete, so a crash, a kill or a full disk
@@ -7,12 +7,13 @@ never leaves a half-written file that DVC could cache as valid.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
@@ -46,6 +47,22 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Plot data for DVC; floats with 6 significant digits, so equal results give equal bytes."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+    write_text(path, buf.getvalue())
+
+
+def history_rows(history: dict, keys: Sequence[str]) -> list[list]:
+    """Per-epoch history dict -> rows of (epoch, *values), epochs counted from 1."""
+    n = len(history[keys[0]])
+    return [[i + 1, *(float(history[k][i]) for k in keys)] for i in range(n)]
 
 
 def save_tensors(path: str | os.PathLike, obj: Any) -> None:

@@ -5,12 +5,12 @@ import time
 
 import torch
 
-from .config import FitConfig, VariantConfig
-from .distributions import get_distribution
-from .latents import initial_params, latent_table
-from .models import Decoder, images_to_device
-from .optimize import Loop, lr_lambda
-from .seeding import generator, seed_everything
+from ..infra.config import FitConfig, VariantConfig
+from ..core.distributions import get_distribution
+from ..core.latents import initial_params, latent_table
+from ..core.models import Decoder, images_to_device
+from ..core.optimize import Loop, lr_lambda
+from ..infra.runtime import generator, seed_everything
 
 
 def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images_uint8: torch.Tensor,
@@ -37,15 +37,16 @@ def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images
 
 
 def fit_splits(decoder: Decoder, variant: VariantConfig, fit: FitConfig, splits: dict[str, dict], seed: int,
-               variant_name: str, progress: bool = True) -> tuple[dict, list[str], list[list]]:
-    """Fit every split ({"test": data, "train_refit": data}); returns the fitted file's content and the
-    loss curves as CSV header and rows (one column per split)."""
+               variant_name: str, progress: bool = True) -> tuple[dict, list[str], list[list], dict]:
+    """Fit every split ({"test": data, "train_refit": data}); returns the fitted file's content (a pure function
+    of the inputs), the loss curves as CSV header and rows (one column per split), and the wall time apart."""
     start = time.perf_counter()
     fitted: dict = {"variant": variant_name, "history": {}}
     for split, data in splits.items():
-        fitted[split], fitted["history"][split] = fit_latents(
-            decoder, variant, fit, data["images"], seed, f"fit/{split}/{variant_name}", progress)
-    fitted["fit_seconds"] = time.perf_counter() - start
+        params, history = fit_latents(decoder, variant, fit, data["images"], seed, f"fit/{split}/{variant_name}",
+                                      progress)
+        fitted[split] = params
+        fitted["history"][split] = {k: v for k, v in history.items() if k != "seconds"}
     header = ["epoch", *(f"{split}_loss" for split in splits)]
     rows = [[e + 1, *(fitted["history"][s]["loss"][e] for s in splits)] for e in range(fit.epochs)]
-    return fitted, header, rows
+    return fitted, header, rows, {"fit_seconds": round(time.perf_counter() - start, 2)}

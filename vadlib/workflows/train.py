@@ -7,22 +7,26 @@ from pathlib import Path
 
 import torch
 
-from .config import Config
-from .device import describe
-from .distributions import get_distribution
-from .errors import CheckpointError, Interrupted
-from .io import load_tensors, save_tensors
-from .latents import initial_params, latent_table
-from .models import Decoder, images_to_device
-from .optimize import Loop, lr_lambda
-from .seeding import generator, seed_everything
+from ..infra.config import Config
+from ..infra.runtime import describe
+from ..core.distributions import get_distribution
+from ..infra.errors import CheckpointError, Interrupted
+from ..infra.io import load_tensors, save_tensors
+from ..core.latents import initial_params, latent_table
+from ..core.models import Decoder, images_to_device
+from ..core.optimize import Loop, lr_lambda
+from ..infra.runtime import generator, seed_everything
+
+
+def _settings(cfg: Config, variant: str) -> dict:
+    """The params that shape a trained model (those the `train` stage declares)."""
+    raw = cfg.to_dict()
+    return {"seed": raw["seed"], "model": raw["model"], "train": raw["train"], "variant": raw["variants"][variant]}
 
 
 def fingerprint(cfg: Config, variant: str, indices: torch.Tensor) -> str:
     """What a resumable checkpoint must match: every setting that shapes training, and the data."""
-    relevant = {k: cfg.to_dict()[k] for k in ("seed", "model", "train")}
-    relevant["variant"] = cfg.to_dict()["variants"][variant]
-    blob = json.dumps(relevant, sort_keys=True).encode() + indices.numpy().tobytes()
+    blob = json.dumps(_settings(cfg, variant), sort_keys=True).encode() + indices.numpy().tobytes()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -52,7 +56,7 @@ def _loop_state(loop: Loop, fp: str) -> dict:
     state = {
         "fingerprint": fp,
         "epoch": loop.epoch,
-        "decoder": loop.decoder.state_dict(),
+        "decoder": {k: v.detach().cpu() for k, v in loop.decoder.state_dict().items()},
         "latents": loop.table.weight.detach(),
         "optimizers": [opt.state_dict() for opt in loop.optimizers],
         "schedulers": [s.state_dict() for s in loop.schedulers],
@@ -82,8 +86,8 @@ def _restore(loop: Loop, state: dict) -> None:
 
 
 def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.device,
-                  resume_path: str | Path | None = None, progress: bool = True) -> dict:
-    """Train one variant; returns the final checkpoint dict (see `save_tensors`).
+                  resume_path: str | Path | None = None, progress: bool = True) -> tuple[dict, dict]:
+    """Train one variant; returns (the model file's content, wall-time facts that must stay out of it).
 
     With `resume_path`, the loop state is saved there every `train.checkpoint_every` epochs and picked
     up again by the next call with the same settings, giving the same result as an uninterrupted run.
@@ -113,17 +117,27 @@ def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.dev
             f"{loop.label}: stopped during epoch {loop.epoch + 1} of {loop.epochs}; {saved}. "
             "Run `dvc repro` again to resume from it (same params)."
         ) from None
-    result = _loop_state(loop, fp)
-    result.update(
-        variant=variant,
-        distribution=loop.dist.name,
-        architecture=loop.decoder.architecture(),
-        labels=train_data["labels"],
-        params=cfg.to_dict(),
-        train_seconds=sum(history["seconds"]),
-        device=describe(device),
-    )
-    return result
+    return model_file(cfg, variant, loop, fp, train_data["labels"]), {
+        "train_seconds": round(sum(history["seconds"]), 2), "device": describe(device)}
+
+
+def model_file(cfg: Config, variant: str, loop: Loop, fp: str, labels: torch.Tensor) -> dict:
+    """What `models/<variant>.pt` holds: the learned tensors and only the settings that shaped them.
+
+    A pure function of the stage's declared inputs: wall times, the device name and optimiser state stay out,
+    so a rerun with the same result writes the same bytes and DVC reruns nothing downstream.
+    """
+    return {
+        "fingerprint": fp,
+        "variant": variant,
+        "distribution": loop.dist.name,
+        "architecture": loop.decoder.architecture(),
+        "settings": _settings(cfg, variant),
+        "decoder": {k: v.detach().cpu() for k, v in loop.decoder.state_dict().items()},
+        "latents": loop.table.weight.detach().cpu(),
+        "labels": labels,
+        "history": {k: v for k, v in loop.history.items() if k != "seconds"},
+    }
 
 
 def finish(resume_path: str | Path | None) -> None:

@@ -1,6 +1,6 @@
-"""Reading a trained variant back: one place that turns `models/<variant>.pt` into a usable decoder.
+"""Reading pipeline outputs back: `models/<variant>.pt` as a usable decoder, `data/fitted/<variant>.pt` as codes.
 
-Kept apart from `train.py` so the stages that only read a model (fit, evaluate, render) do not depend on the
+Kept apart from `train.py` so the stages that only read a model (fit, evaluate, t-SNE, render) do not depend on the
 training code, and DVC does not rerun them when only the training loop changes.
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from .distributions import LatentDistribution, get_distribution
-from .errors import CheckpointError
-from .io import load_tensors
-from .models import Decoder
+from ..core.distributions import LatentDistribution, get_distribution
+from ..core.models import Decoder
+from ..infra.errors import CheckpointError
+from ..infra.io import load_tensors
 
 
 def load_decoder(checkpoint: dict, device: torch.device, path: str = "checkpoint") -> Decoder:
@@ -33,6 +33,15 @@ class Trained:
     decoder: Decoder  # in eval mode, on the requested device
     dist: LatentDistribution
 
+    @property
+    def train_params(self) -> torch.Tensor:
+        """The learned per-image parameter rows of the training images (CPU)."""
+        return self.checkpoint["latents"]
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.checkpoint["labels"]
+
 
 def load_trained(path: str | Path, device: torch.device) -> Trained:
     checkpoint = load_tensors(path)
@@ -41,3 +50,11 @@ def load_trained(path: str | Path, device: torch.device) -> Trained:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: names no known latent distribution ({exc})") from None
     return Trained(checkpoint, load_decoder(checkpoint, device, str(path)), dist)
+
+
+def load_fitted(path: str | Path) -> dict[str, torch.Tensor]:
+    """Fitted parameter rows per split ({"test": ..., "train_refit": ...}) from `data/fitted/<variant>.pt`."""
+    fitted = load_tensors(path)
+    if not isinstance(fitted, dict) or not isinstance(fitted.get("test"), torch.Tensor):
+        raise CheckpointError(f"{path}: holds no fitted test parameters; rerun the `fit` stage")
+    return {k: v for k, v in fitted.items() if isinstance(v, torch.Tensor)}

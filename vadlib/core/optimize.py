@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .distributions import LatentDistribution
-from .errors import DivergenceError
+from ..infra.errors import DivergenceError
 from .models import Decoder
 from .objective import per_image_loss
 

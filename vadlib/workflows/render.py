@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import RenderConfig
-from .distributions import LatentDistribution
-from .models import Decoder, decode_images
-from .seeding import generator
+from ..infra.config import RenderConfig
+from ..core.distributions import LatentDistribution
+from ..core.models import Decoder, decode_images
+from ..infra.runtime import generator
 
 
 def reconstruction_grid(decoder: Decoder, dist: LatentDistribution, params: torch.Tensor, images_uint8: torch.Tensor,
@@ -61,16 +61,23 @@ def interpolation_grid(decoder: Decoder, dist: LatentDistribution, params: torch
     return torch.stack(rows).numpy()
 
 
-def render_all(decoder: Decoder, dist: LatentDistribution, test_params: torch.Tensor, test_data: dict,
-               train_codes: torch.Tensor, cfg: RenderConfig, seed: int, variant: str) -> dict:
-    """All grids of one variant as named arrays, ready for `figures.image_grid`."""
+def render_figures(trained, test_params: torch.Tensor, test_data: dict, cfg: RenderConfig, seed: int,
+                   variant: str) -> dict:
+    """Every grid of one variant as a titled matplotlib figure, keyed by its file name."""
+    from ..infra.figures import image_grid
+
+    decoder, dist = trained.decoder, trained.dist
     pairs = interpolation_pairs(test_data["labels"], cfg.interp_pairs, seed)
     names = test_data["class_names"]
+    prior = "Gaussian fitted to the train codes" if dist.is_point else "N(0, I)"
+    samples = sample_grid(decoder, dist, cfg.n_samples, cfg.n_images, seed, variant, dist.mean(trained.train_params))
     return {
-        "reconstructions": reconstruction_grid(decoder, dist, test_params, test_data["images"], cfg.n_images),
-        "samples": sample_grid(decoder, dist, cfg.n_samples, cfg.n_images, seed, variant, train_codes),
-        "interpolations": interpolation_grid(decoder, dist, test_params, test_data["images"], pairs,
-                                             cfg.interp_steps),
-        "interpolation_labels": [f"{names[test_data['labels'][a]]} -> {names[test_data['labels'][b]]}"
-                                 for a, b in pairs],
+        "reconstructions": image_grid(
+            reconstruction_grid(decoder, dist, test_params, test_data["images"], cfg.n_images),
+            f"{variant}: test originals (odd rows) vs decoded fitted latents"),
+        "samples": image_grid(samples, f"{variant}: decoded random samples from {prior}"),
+        "interpolations": image_grid(
+            interpolation_grid(decoder, dist, test_params, test_data["images"], pairs, cfg.interp_steps),
+            f"{variant}: test image A, {cfg.interp_steps} evenly spaced decodes from z_A to z_B, test image B",
+            [f"{names[test_data['labels'][a]]} -> {names[test_data['labels'][b]]}" for a, b in pairs]),
     }

@@ -9,11 +9,11 @@ import time
 import torch
 
 from .checkpoint import load_decoder
-from .config import Config
-from .distributions import get_distribution
+from ..infra.config import Config
+from ..core.distributions import get_distribution
 from .fit import fit_latents
 from .metrics import reconstruction_metrics
-from .models import decode_images
+from ..core.models import decode_images
 from .train import train_variant
 
 
@@ -21,7 +21,7 @@ def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: to
                     device: torch.device) -> dict:
     """course_loss of the learned train codes and of the fitted test codes; `seconds` covers train + fit."""
     start = time.perf_counter()
-    result = train_variant(cfg, variant, train_data, device, progress=False)
+    result, _ = train_variant(cfg, variant, train_data, device, progress=False)
     decoder = load_decoder(result, device)
     vcfg = cfg.variant(variant)
     params, _ = fit_latents(decoder, vcfg, cfg.fit, test_images, cfg.seed, f"fit/test/{variant}", progress=False)

@@ -1,0 +1,156 @@
+"""Code samplers: the registry contract for every (sampler, distribution) pair, and that each draws what it claims."""
+import dataclasses
+
+import pytest
+import torch
+
+from vadlib.core.distributions import REGISTRY as DISTRIBUTIONS
+from vadlib.core.distributions import get_distribution
+from vadlib.core.samplers import REGISTRY, get_sampler
+from vadlib.infra.config import SamplersConfig
+
+CFG = SamplersConfig(gmm_components=3)
+
+
+def cfg(**changes):
+    return dataclasses.replace(CFG, **changes)
+
+
+def params_for(dist_name, n=40, dim=3, width=0.1, seed=0):
+    return get_distribution(dist_name).init(n, dim, 1.0, width, torch.Generator().manual_seed(seed))
+
+
+def draw(sampler, n, seed):
+    return sampler.sample(n, torch.Generator().manual_seed(seed))
+
+
+def two_clusters(n=200, dim=2, gap=10.0, seed=0):
+    """AD codes around (-gap, 0, ...) and (+gap, 0, ...), spread 0.3."""
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.randn(n, dim, generator=gen) * 0.3
+    codes[:, 0] += torch.where(torch.arange(n) % 2 == 0, -gap, gap)
+    return codes
+
+
+def test_registry_names_and_fresh_instances():
+    assert set(REGISTRY) == {"prior", "gaussian", "gmm", "posterior"}
+    assert get_sampler("gmm") is not get_sampler("gmm")
+
+
+@pytest.mark.parametrize("dist_name", sorted(DISTRIBUTIONS))
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_sampler_works_for_every_distribution(name, dist_name):
+    dist = get_distribution(dist_name)
+    sampler = get_sampler(name).fit(dist, params_for(dist_name), CFG, seed=0)
+    torch.manual_seed(0)
+    a = draw(sampler, 64, 1)
+    torch.manual_seed(1)  # the global RNG must not matter, only the generator
+    b, c = draw(sampler, 64, 1), draw(sampler, 64, 2)
+    assert a.shape == (64, 3) and a.dtype == torch.float32 and a.device.type == "cpu"
+    assert torch.isfinite(a).all()
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_sampling_leaves_the_global_rng_alone(name):
+    dist = get_distribution("normal")
+    sampler = get_sampler(name).fit(dist, params_for("normal"), CFG, seed=0)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    draw(sampler, 16, 5)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_prior_std_is_the_temperature():
+    sampler = get_sampler("prior").fit(get_distribution("normal"), params_for("normal", dim=2), cfg(temperature=0.5), 0)
+    z = draw(sampler, 20000, 0)
+    assert z.mean(0).abs().max() < 0.02
+    assert torch.allclose(z.std(0), torch.full((2,), 0.5), atol=0.02)
+
+
+def test_gaussian_matches_todays_ad_sampler_and_the_code_covariance():
+    codes = torch.randn(500, 3, generator=torch.Generator().manual_seed(0)) @ torch.tensor(
+        [[2.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.0, 0.0, 0.1]]) + torch.tensor([1.0, -2.0, 3.0])
+    dist = get_distribution("ad")
+    sampler = get_sampler("gaussian").fit(dist, codes, CFG, 0)
+    ours = draw(sampler, 100, 7)
+    todays = dist.prior_sample(100, 3, torch.Generator().manual_seed(7), codes=codes)
+    assert torch.allclose(ours, todays, atol=1e-4)
+    many = draw(sampler, 20000, 0)
+    assert torch.allclose(many.mean(0), codes.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(many.T), torch.cov(codes.T), atol=0.1)
+
+
+def test_gaussian_fits_the_means_not_the_whole_row():
+    dist = get_distribution("normal")
+    params = params_for("normal", n=200, dim=2)
+    params[:, 2:] = 5.0  # log sigma: huge widths must not leak into the fitted density
+    z = draw(get_sampler("gaussian").fit(dist, params, CFG, 0), 5000, 0)
+    assert torch.allclose(z.std(0), dist.mean(params).std(0), rtol=0.1)
+
+
+@pytest.mark.parametrize("covariance", ["full", "tied", "diag", "spherical"])
+def test_gmm_lands_on_both_clusters_and_never_between(covariance):
+    codes = two_clusters()
+    sampler = get_sampler("gmm").fit(get_distribution("ad"), codes, cfg(gmm_components=2, gmm_covariance=covariance), 0)
+    z = draw(sampler, 2000, 0)
+    near = torch.cdist(z, torch.tensor([[-10.0, 0.0], [10.0, 0.0]])).min(dim=1).values
+    assert near.max() < 2.5
+    assert 0.4 < (z[:, 0] > 0).double().mean() < 0.6
+
+
+def test_one_gaussian_would_fill_the_gap_the_gmm_leaves_empty():
+    """The check above can fail: a single Gaussian on the same codes puts samples between the clusters."""
+    z = draw(get_sampler("gaussian").fit(get_distribution("ad"), two_clusters(), CFG, 0), 2000, 0)
+    assert (z[:, 0].abs() < 5).double().mean() > 0.2
+
+
+def test_gmm_temperature_shrinks_each_component_around_its_own_mean():
+    codes = two_clusters()
+    sampler = get_sampler("gmm").fit(get_distribution("ad"), codes, cfg(gmm_components=2, temperature=0.01), 0)
+    z = draw(sampler, 500, 0)
+    assert (z[:, 0].abs() - 10).abs().max() < 0.1  # centred on the clusters, not on 0
+
+
+def test_gmm_in_pca_space_fills_the_dropped_directions_with_their_mean():
+    codes = torch.cat([two_clusters(dim=1), torch.full((200, 3), 3.0)], dim=1)
+    codes[:, 1:] += torch.randn(200, 3, generator=torch.Generator().manual_seed(1)) * 1e-3
+    sampler = get_sampler("gmm").fit(get_distribution("ad"), codes, cfg(gmm_components=2, gmm_pca_dim=1), 0)
+    z = draw(sampler, 1000, 0)
+    assert ((z[:, 0].abs() - 10).abs() < 2).all()
+    assert torch.allclose(z[:, 1:], codes[:, 1:].mean(0).expand(1000, 3), atol=0.01)
+
+
+def test_gmm_is_fitted_to_the_code_means():
+    dist = get_distribution("uniform")
+    params = torch.cat([two_clusters(), torch.full((200, 2), 2.0)], dim=1)  # centres; log half-widths of 2
+    z = draw(get_sampler("gmm").fit(dist, params, cfg(gmm_components=2), 0), 1000, 0)
+    assert torch.cdist(z, torch.tensor([[-10.0, 0.0], [10.0, 0.0]])).min(dim=1).values.max() < 2.5
+
+
+def test_posterior_stays_inside_a_uniform_rows_box():
+    dist = get_distribution("uniform")
+    params = params_for("uniform", n=30, dim=4, width=0.05)
+    a, b = dist.bounds(params)
+    for temperature in (1.0, 0.5):
+        z = draw(get_sampler("posterior").fit(dist, params, cfg(temperature=temperature), 0), 300, 0)
+        inside = ((z[:, None] >= a[None] - 1e-6) & (z[:, None] <= b[None] + 1e-6)).all(-1)  # [300, 30]
+        assert inside.any(1).all()
+
+
+def test_posterior_draws_are_near_a_row_mean_and_spread_by_the_width():
+    dist = get_distribution("normal")
+    params = params_for("normal", n=30, dim=4, width=1e-3)
+    z = draw(get_sampler("posterior").fit(dist, params, CFG, 0), 300, 0)
+    assert torch.cdist(z, dist.mean(params)).min(dim=1).values.max() < 0.02
+    assert not torch.isin(z, dist.mean(params)).all()  # a real draw, not the means replayed
+
+
+def test_posterior_replays_ad_codes_and_covers_many_rows():
+    codes = params_for("ad", n=30)
+    z = draw(get_sampler("posterior").fit(get_distribution("ad"), codes, cfg(temperature=0.3), 0), 300, 0)
+    matches = (z[:, None] == codes[None]).all(-1)
+    assert matches.sum(1).eq(1).all()
+    assert matches.any(0).sum() > 20

@@ -1,0 +1,1 @@
+"""The model and its optimisation: distributions, latent tables, decoder, objective, the shared loop."""

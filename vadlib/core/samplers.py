@@ -1,0 +1,162 @@
+"""Ways to draw new latent codes for generation: one small class per sampler, registered by name.
+
+A VAD promises that N(0, I) codes decode to images (`prior`); an AD promises nothing, so its codes need a density
+fitted after training (`gaussian`, or the RAE-style `gmm` of Ghosh et al., ICLR 2020). `posterior` replays the
+aggregate posterior, the upper bound any fitted density aims at. Every sampler reads only `dist.mean` and
+`dist.rsample`, so all of them work for every latent family. Sampling takes an explicit torch generator and never
+touches a global RNG, so a seed fixes the codes exactly.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..infra.runtime import derive_seed
+from .distributions import LatentDistribution
+
+REGISTRY: dict[str, type["Sampler"]] = {}
+RIDGE = 1e-5  # added to fitted covariances: keeps Cholesky alive for collapsed or too few codes
+
+
+def register(cls):
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_sampler(name: str) -> "Sampler":
+    return REGISTRY[name]()
+
+
+def _means(dist: LatentDistribution, params: Tensor) -> Tensor:
+    return dist.mean(params.detach().cpu().double())
+
+
+class Sampler:
+    name: str = ""
+
+    def fit(self, dist: LatentDistribution, params: Tensor, cfg, seed: int) -> "Sampler":
+        """params: the learned train rows [N, n_params * dim]; cfg: a SamplersConfig."""
+        self.dim = _means(dist, params[:1]).shape[1]
+        self.temperature = float(cfg.temperature)
+        return self
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """Codes [n, dim], float32 on CPU, a pure function of the generator's state."""
+        raise NotImplementedError
+
+
+@register
+class Prior(Sampler):
+    """N(0, T^2 I): what the KL term pushed a VAD's codes towards."""
+
+    name = "prior"
+
+    def sample(self, n, generator):
+        return torch.randn(n, self.dim, generator=generator) * self.temperature
+
+
+@register
+class Gaussian(Sampler):
+    """One full-covariance Gaussian fitted to the code means (Delta.prior_sample, with a temperature)."""
+
+    name = "gaussian"
+
+    def fit(self, dist, params, cfg, seed):
+        super().fit(dist, params, cfg, seed)
+        codes = _means(dist, params)
+        self.mu = codes.mean(0)
+        cov = torch.cov(codes.T).reshape(self.dim, self.dim) + RIDGE * torch.eye(self.dim, dtype=torch.float64)
+        self.chol = torch.linalg.cholesky(cov)
+        return self
+
+    def sample(self, n, generator):
+        eps = torch.randn(n, self.dim, generator=generator).double()
+        return (self.mu + self.temperature * eps @ self.chol.T).float()
+
+
+def _component_covariances(gmm, k: int) -> Tensor:
+    """sklearn stores covariances per covariance_type; return them all as [K, k, k] float64."""
+    cov = torch.as_tensor(gmm.covariances_, dtype=torch.float64)
+    n = gmm.weights_.shape[0]
+    kind = gmm.covariance_type
+    if kind == "full":
+        return cov
+    if kind == "tied":
+        return cov.expand(n, k, k).clone()
+    if kind == "diag":
+        return torch.diag_embed(cov)
+    return cov[:, None, None] * torch.eye(k, dtype=torch.float64)  # spherical
+
+
+@register
+class GMM(Sampler):
+    """Ex-post density estimation (RAE): a Gaussian mixture on the code means, optionally in top-k PCA space.
+
+    sklearn only fits; sampling is done here with the torch generator (component, then Gaussian noise), so draws are
+    reproducible and the temperature scales each component's spread around its own mean. With PCA, the dropped
+    directions are filled with their mean (plain PCA reconstruction): they are the lowest-variance ones, and
+    modelling them would need a covariance estimated in exactly the space PCA was asked to leave out.
+    """
+
+    name = "gmm"
+
+    def fit(self, dist, params, cfg, seed):
+        from sklearn.decomposition import PCA
+        from sklearn.mixture import GaussianMixture
+
+        super().fit(dist, params, cfg, seed)
+        codes = _means(dist, params)
+        state = derive_seed(seed, "samplers/gmm") % 2**32
+        k = min(cfg.gmm_pca_dim, *codes.shape) if cfg.gmm_pca_dim > 0 else self.dim
+        self.basis = None
+        x = codes.numpy()
+        if k < self.dim:
+            pca = PCA(n_components=k, svd_solver="full", random_state=state).fit(x)
+            x = pca.transform(x)
+            self.basis = torch.as_tensor(pca.components_, dtype=torch.float64)  # [k, dim], orthonormal rows
+            self.offset = torch.as_tensor(pca.mean_, dtype=torch.float64)
+        gmm = GaussianMixture(
+            n_components=min(cfg.gmm_components, x.shape[0]),
+            covariance_type=cfg.gmm_covariance,
+            reg_covar=cfg.gmm_reg_covar,
+            random_state=state,
+        ).fit(x)
+        self.weights = torch.as_tensor(gmm.weights_, dtype=torch.float64)
+        self.centres = torch.as_tensor(gmm.means_, dtype=torch.float64)
+        self.chols = torch.linalg.cholesky(_component_covariances(gmm, x.shape[1]))
+        return self
+
+    def sample(self, n, generator):
+        comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.centres.shape[1], generator=generator).double()
+        z = self.centres[comp] + self.temperature * torch.einsum("nij,nj->ni", self.chols[comp], eps)
+        if self.basis is not None:
+            z = z @ self.basis + self.offset
+        return z.float()
+
+
+@register
+class Posterior(Sampler):
+    """The aggregate posterior: a uniformly chosen train image's own q(z|x); for the AD, its training code.
+
+    rsample draws from torch's global RNG, so it runs inside fork_rng seeded from the generator: the draw is
+    reproducible and the caller's global stream is left untouched. The temperature scales the offset from the row's
+    mean (T <= 1 keeps a Uniform draw inside its box).
+    """
+
+    name = "posterior"
+
+    def fit(self, dist, params, cfg, seed):
+        super().fit(dist, params, cfg, seed)
+        self.dist = dist
+        self.params = params.detach().cpu().float().clone()
+        return self
+
+    def sample(self, n, generator):
+        rows = self.params[torch.randint(self.params.shape[0], (n,), generator=generator)]
+        draw_seed = int(torch.randint(2**62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(draw_seed)
+            z = self.dist.rsample(rows)
+        mu = self.dist.mean(rows)
+        return (mu + self.temperature * (z - mu)).float()

@@ -1,0 +1,61 @@
+"""Latent quality: how much class structure the code means carry, and how many latent units are used at all.
+
+Linear and k-NN probes (scikit-learn) trained on train code means and scored on test code means; raw-pixel k-NN
+is the reference a useful latent space should approach or beat. Active units follow Burda et al. (2016): a unit
+whose mean code barely varies across images carries no information.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+LOGREG_MAX_ITER = 5000  # lbfgs on standardised codes converges well before this; deterministic (no shuffling)
+
+
+def _np(x: Tensor) -> np.ndarray:
+    return x.detach().cpu().double().reshape(x.shape[0], -1).numpy()
+
+
+def _labels(y: Tensor) -> np.ndarray:
+    return torch.as_tensor(y).detach().cpu().reshape(-1).long().numpy()
+
+
+def _knn_accuracy(train_x, train_y, test_x, test_y, k: int) -> float:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(train_x))).fit(train_x, train_y)
+    return float(clf.score(test_x, test_y))
+
+
+def pixel_knn_accuracy(train_images: Tensor, train_labels: Tensor, test_images: Tensor, test_labels: Tensor,
+                       k: int) -> float:
+    """k-NN accuracy on raw pixels (any scale, flattened): the baseline for knn_accuracy."""
+    return _knn_accuracy(_np(train_images), _labels(train_labels), _np(test_images), _labels(test_labels), k)
+
+
+def active_units(means: Tensor, threshold: float) -> int:
+    """Number of latent dims whose code means vary across images by more than `threshold` (variance)."""
+    return int((means.double().var(dim=0) > threshold).sum())
+
+
+def latent_quality(dist, train_params: Tensor, train_labels: Tensor, test_params: Tensor, test_labels: Tensor,
+                   cfg) -> dict:
+    """knn_accuracy, logreg_accuracy (test accuracy of probes fit on train code means) and active_units.
+
+    cfg: a QualityConfig (nearest_k, active_threshold).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_means = dist.mean(train_params.detach().cpu().double())
+    test_means = dist.mean(test_params.detach().cpu().double())
+    xtr, xte = _np(train_means), _np(test_means)
+    ytr, yte = _labels(train_labels), _labels(test_labels)
+    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=LOGREG_MAX_ITER)).fit(xtr, ytr)
+    return {
+        "knn_accuracy": _knn_accuracy(xtr, ytr, xte, yte, cfg.nearest_k),
+        "logreg_accuracy": float(logreg.score(xte, yte)),
+        "active_units": active_units(train_means, cfg.active_threshold),
+    }
