@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test bench plots
+.PHONY: setup repro test bench plots views
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -26,3 +26,6 @@ bench: setup
 
 plots: setup
 	dvc plots show --open || true
+
+views: setup
+	$(PY) scripts/views.py

@@ -1,4 +1,4 @@
-"""Stage `evaluate@<variant>`: reconstruction metrics for train, train refit and test -> metrics/<variant>.json."""
+"""Stage `evaluate@<variant>`: reconstruction, latent and sample quality -> metrics/variants/<variant>.json."""
 from vadlib.infra import paths
 from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
@@ -9,18 +9,24 @@ def main() -> None:
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
-    from vadlib.workflows.checkpoint import load_trained
     from vadlib.infra.data import load_prepared
+    from vadlib.infra.io import write_json
     from vadlib.infra.runtime import resolve_device
+    from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.evaluate import evaluate_variant
-    from vadlib.infra.io import load_tensors, write_json
+    from vadlib.workflows.evaluator import held_out_images, load_evaluator
 
-    trained = load_trained(paths.model(args.variant), resolve_device(cfg.device))
-    metrics = evaluate_variant(trained.decoder, trained.checkpoint, load_tensors(paths.fitted(args.variant)),
-                               load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA), cfg.evaluate.batch_size)
+    device = resolve_device(cfg.device)
+    trained = load_trained(paths.model(args.variant), device)
+    evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
+    held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
+    metrics = evaluate_variant(trained, load_fitted(paths.fitted(args.variant)), load_prepared(paths.TRAIN_DATA),
+                               load_prepared(paths.TEST_DATA), held_out, evaluator, cfg, args.variant)
     write_json(paths.metrics(args.variant), metrics)
+    best = metrics["best_sampler"]
     print(f"evaluate/{args.variant}: course_loss train {metrics['train']['course_loss']:.4f}, "
-          f"test {metrics['test']['course_loss']:.4f}")
+          f"test {metrics['test']['course_loss']:.4f}; best sampler {best['name']} "
+          f"(FD {metrics['samples'].get(best['name'], {}).get('fd', float('nan')):.2f})")
 
 
 if __name__ == "__main__":

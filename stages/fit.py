@@ -16,11 +16,12 @@ def main() -> None:
     from vadlib.workflows.fit import fit_splits
 
     device = resolve_device(cfg.device)
-    decoder = load_trained(paths.model(args.variant), device).decoder
+    trained = load_trained(paths.model(args.variant), device)
     splits = {"test": load_prepared(paths.TEST_DATA)}
     if cfg.fit.refit_train:
         splits["train_refit"] = load_prepared(paths.TRAIN_DATA)
-    fitted, header, rows, timing = fit_splits(decoder, variant, cfg.fit, splits, cfg.seed, args.variant)
+    fitted, header, rows, timing = fit_splits(trained.decoder, variant, cfg.fit, splits, cfg.seed, args.variant,
+                                              train_params=trained.train_params)
     save_tensors(paths.fitted(args.variant), fitted)
     write_csv(paths.fit_curve(args.variant), header, rows)
     write_json(paths.seconds("fit", args.variant), {**timing, "device": describe(device)})

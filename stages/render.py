@@ -17,7 +17,7 @@ def main() -> None:
 
     trained = load_trained(paths.model(args.variant), resolve_device(cfg.device))
     figures = render_figures(trained, load_fitted(paths.fitted(args.variant))["test"], load_prepared(paths.TEST_DATA),
-                             cfg.render, cfg.seed, args.variant)
+                             cfg, args.variant)
     for name, figure in figures.items():
         save_figure(figure, paths.grid_png(args.variant, name))
     print(f"render/{args.variant}: wrote {', '.join(str(paths.grid_png(args.variant, n)) for n in figures)}")

@@ -1,4 +1,4 @@
-"""Stage `report`: every variant's metrics beside the original report's, a comparison figure, reports/report.md."""
+"""Stage `report`: one section per question (reconstruction, samples, latent structure, rate-distortion)."""
 from vadlib.infra import paths
 from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
@@ -9,12 +9,13 @@ def main() -> None:
     cfg = load_params(args.params)
 
     from vadlib.infra.figures import save_figure
-    from vadlib.infra.io import write_text
+    from vadlib.infra.io import read_json, write_text
     from vadlib.workflows.report import build_report, comparison_figure, load_metrics
 
     all_metrics = load_metrics(cfg.variants)
+    noise = read_json(paths.SEED_NOISE) if paths.SEED_NOISE.exists() else None
     save_figure(comparison_figure(all_metrics), paths.COMPARISON_PNG)
-    write_text(paths.REPORT, build_report(cfg, all_metrics))
+    write_text(paths.REPORT, build_report(cfg, all_metrics, read_json(paths.EVALUATOR_METRICS), noise))
     print(f"report: wrote {paths.REPORT} and {paths.COMPARISON_PNG}")
 
 

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def project(tmp_path_factory):
         ".venv", ".git", "data", "models", "checkpoints", "dvc_plots", "__pycache__", ".pytest_cache", "*.egg-info",
         "dvc.lock", "reports", "metrics", "plots", "tmp", "cache"))
     raw = repo.parent / "raw"
-    write_fashion_idx(raw, n_train=60, n_test=30)
+    write_fashion_idx(raw, n_train=300, n_test=30)  # 260 train-split images left for the evaluator
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"].update(root=str(raw), verify_md5=False, download=False, n_train=40, n_test=20)
     params["model"]["latent_dim"] = 8
@@ -41,6 +42,8 @@ def project(tmp_path_factory):
     params["fit"].update(epochs=2, batch_size=16)
     params["tsne"].update(n_points=20, max_iter=250)
     params["render"].update(n_samples=10, interp_pairs=2)
+    params["evaluator"].update(epochs=1, n_val=100)
+    params["quality"].update(n_samples=20)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("VADLIB_DATA_ROOT", None)
@@ -53,7 +56,7 @@ def project(tmp_path_factory):
 
 def test_every_stage_runs_and_every_output_parses(project):
     repo, env, first = project
-    expected = {"prepare", "report"} | {f"{s}@{v}" for s in ("train", "fit", "evaluate", "tsne", "render") for v in VARIANTS}
+    expected = {"prepare", "evaluator", "report", "compare"} | {f"{s}@{v}" for s in ("train", "fit", "evaluate", "tsne", "render") for v in VARIANTS}
     assert set(_ran_stages(first)) == expected
     for v in VARIANTS:
         m = json.loads((repo / f"metrics/variants/{v}.json").read_text())
@@ -67,11 +70,14 @@ def test_every_stage_runs_and_every_output_parses(project):
         for csv in (f"plots/train/{v}.csv", f"plots/fit/{v}.csv", f"plots/tsne/{v}_train.csv", f"plots/tsne/{v}_test.csv"):
             lines = (repo / csv).read_text().splitlines()
             assert len(lines) >= 3 and "," in lines[0], csv
-        for png in ("reconstructions", "samples", "interpolations", "tsne"):
+        assert m["best_sampler"]["name"] in {"none", *m["samples"]}
+        for png in ("reconstructions", "interpolations", "tsne", "samples/prior", "samples/gaussian", "samples/gmm",
+                    "samples/posterior"):
             assert (repo / f"plots/images/{v}/{png}.png").read_bytes()[:4] == b"\x89PNG"
     assert (repo / "plots/images/comparison.png").exists()
     report = (repo / "reports/report.md").read_text()
-    assert all(f"## {v}" in report for v in VARIANTS) and "0.1186" in report
+    assert all(f"## {i}." in report for i in (1, 2, 3, 4)) and "0.1186" in report
+    assert all(f"../plots/images/{v}/samples/gmm.png" in report for v in VARIANTS)
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["n_train"] == 40 and sum(data["train_per_class"].values()) == 40
     shown = _run(["dvc", "metrics", "show"], repo, env)
@@ -100,6 +106,75 @@ def test_rerunning_an_upstream_stage_does_not_cascade(project, stage):
     assert _ran_stages(after) == [], after
 
 
+def test_views_make_dvc_metrics_and_plots_diff_compare_distributions(project):
+    """`make views` (scripts/views.py): one experiment per variant, then DVC's own diffs compare distributions."""
+    repo, env, _ = project
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "results"], repo, env)
+    _run([sys.executable, "scripts/views.py"], repo, env)
+    diff = json.loads(_run(["dvc", "metrics", "diff", "ad", "normal", "--json"], repo, env))
+    selected = diff["metrics/selected.json"]
+    a = json.loads((repo / "metrics/variants/ad.json").read_text())["test"]["course_loss"]
+    b = json.loads((repo / "metrics/variants/normal.json").read_text())["test"]["course_loss"]
+    assert selected["test.course_loss"]["old"] == pytest.approx(a) and selected["test.course_loss"]["new"] == pytest.approx(b)
+    assert selected["test.course_loss"]["diff"] == pytest.approx(b - a)
+    assert "samples.gmm.fd" in selected and "latent.knn_accuracy" in selected
+    assert set(diff) == {"metrics/selected.json"}, "only the mirrored metrics differ between views"
+    plots = json.loads(_run(["dvc", "plots", "diff", "ad", "normal", "--json", "--targets", "plots/selected/train.csv"],
+                            repo, env))
+    revs = {row["rev"] for entry in plots["plots/selected/train.csv"] for row in entry["content"]["data"]["values"]}
+    assert revs == {"ad", "normal"}
+
+
+def test_a_queued_grid_runs_and_dvc_exp_show_lists_it(project):
+    """`dvc exp run --queue -S 'key=a,b'` + `dvc queue start -j 1`: the sweep recipe the README gives."""
+    repo, env, _ = project
+    env = {**env, "VADLIB_DATA_ROOT": str(repo.parent / "raw")}
+    _run(["dvc", "exp", "run", "--queue", "-S", "variants.normal.beta=0.01,0.1"], repo, env)
+    _run(["dvc", "queue", "start", "-j", "1"], repo, env)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = _run(["dvc", "queue", "status"], repo, env)
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Failed" not in status, status
+    shown = json.loads(_run(["dvc", "exp", "show", "--json"], repo, env))
+    betas = set()
+    for commit in shown:
+        for exp in commit.get("experiments") or []:
+            for rev in exp["revs"]:
+                params = rev["data"]["params"]["params.yaml"]["data"]
+                metrics = rev["data"]["metrics"]["metrics/variants/normal.json"]["data"]
+                assert metrics["test"]["course_loss"] > 0
+                betas.add(params["variants"]["normal"]["beta"])
+    assert {0.01, 0.1} <= betas
+    _run(["dvc", "exp", "remove", "-A"], repo, env)
+
+
+def test_changing_compare_alone_reruns_only_the_compare_stage(project):
+    repo, env, _ = project
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["compare"] = "uniform"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _run(["dvc", "repro"], repo, env)
+    assert _ran_stages(out) == ["compare"]
+    assert json.loads((repo / "metrics/selected.json").read_text())["compare"] == "uniform"
+
+
+def test_a_temporary_experiment_without_the_data_fails_with_the_data_error(project):
+    """A --temp or queued run works in a copy of the repo: a relative data root points nowhere there."""
+    repo, env, _ = project
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"].update(root="../no-such-data", download=False)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = subprocess.run(["dvc", "exp", "run", "--temp", "-S", "data.n_test=10"], cwd=repo, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "error: Fashion-MNIST data folder" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    _run(["git", "checkout", "--", "params.yaml"], repo, env)
+
+
 def test_changing_one_variant_reruns_only_its_stages_and_the_report(project):
     repo, env, _ = project
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -107,4 +182,23 @@ def test_changing_one_variant_reruns_only_its_stages_and_the_report(project):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = _run(["dvc", "repro"], repo, env)
     assert _ran_stages(out) == sorted(["train@normal", "fit@normal", "evaluate@normal", "tsne@normal",
-                                       "render@normal", "report"])
+                                       "render@normal", "report", "compare"])
+
+
+def _flat_keys(tree, prefix=""):
+    if not isinstance(tree, dict):
+        return {prefix}
+    return set().union(*(_flat_keys(v, f"{prefix}{k}.") for k, v in tree.items()))
+
+
+def test_generation_and_latent_metrics_have_the_same_keys_for_every_variant(project):
+    """`dvc metrics show` is one comparison table only if every variant reports the same keys."""
+    repo, _, _ = project
+    keys = {}
+    for v in VARIANTS:
+        m = json.loads((repo / f"metrics/variants/{v}.json").read_text())
+        keys[v] = _flat_keys({k: m[k] for k in ("latent", "samples", "best_sampler")})
+        assert {"samples.gmm.fd.", "samples.real.fd.", "latent.knn_accuracy.", "best_sampler.name."} <= keys[v]
+    assert all(keys[v] == keys["ad"] for v in VARIANTS)
+    evaluator = json.loads((repo / "metrics/evaluator.json").read_text())
+    assert 0 <= evaluator["test_accuracy"] <= 1

@@ -25,3 +25,24 @@ def latent_table(init: Tensor, device: torch.device) -> nn.Embedding:
     with torch.no_grad():
         table.weight.copy_(init.to(device))
     return table
+
+
+@torch.no_grad()
+def nearest_start(decoded_train: Tensor, train_params: Tensor, images01: Tensor, exclude_self: bool = False,
+                  chunk: int = 1024) -> Tensor:
+    """Warm start for fitting: each new image starts from the train row whose decoded mean is nearest in pixel space.
+
+    decoded_train: [N, 1, 28, 28] decodes of the train rows' means, on the images' device. Uses only the train rows
+    and the image being fitted (no labels, no other new image), so every fit stays independent of its batch mates.
+    `exclude_self`: the images are the train images themselves (a refit), so row i may not start image i.
+    """
+    flat = decoded_train.flatten(1)
+    rows = []
+    for start, x in zip(range(0, len(images01), chunk), images01.split(chunk)):
+        dist = torch.cdist(x.flatten(1), flat)
+        if exclude_self:
+            own = torch.arange(start, start + len(x), device=dist.device)
+            dist[torch.arange(len(x), device=dist.device), own] = float("inf")
+        rows.append(dist.argmin(dim=1))
+    rows = torch.cat(rows)
+    return train_params[rows.cpu()].clone()

@@ -67,6 +67,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class FitConfig:
+    init: str = _choice("random", "random", "nearest")
     epochs: int = _num(150, 1, 100000)
     batch_size: int = _num(128, 1, 65536)
     lr: float = _num(1.0, 0.0, 100.0, lo_open=True)
@@ -135,6 +136,7 @@ class VariantConfig:
 class Config:
     seed: int = _num(0, 0, 2**31 - 1)
     device: str = "auto"
+    compare: str = "normal"  # the variant the `select` stage mirrors to metrics/selected.json (see README)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -243,6 +245,8 @@ def parse_params(raw: Any) -> Config:
     cfg = _build(Config, raw, "", errors)
     if isinstance(raw, dict) and "variants" not in raw:
         errors.append("variants: missing, expected a mapping of variant name -> settings")
+    if not errors and cfg.compare not in cfg.variants:
+        errors.append(f"compare: got {cfg.compare!r}, expected one of the variants ({', '.join(cfg.variants)})")
     if not errors and not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         errors.append(f"device: got {cfg.device!r}, expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if errors:

@@ -49,6 +49,14 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON output of an earlier stage, with one clear error naming the file if it is missing or damaged."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise VadlibError(f"{path}: cannot read ({exc}); rerun the stage that writes it (`dvc repro`)") from None
+
+
 def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> None:
     """Plot data for DVC; floats with 6 significant digits, so equal results give equal bytes."""
     buf = io.StringIO()

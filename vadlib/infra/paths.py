@@ -55,4 +55,9 @@ def grid_png(variant: str, name: str) -> Path:
 
 
 REPORT = Path("reports/report.md")
+SEED_NOISE = Path("reports/seed_noise.json")  # committed output of scripts/seed_noise.py, read by the report
 COMPARISON_PNG = Path("plots/images/comparison.png")
+
+# The `compare` stage's mirror of one variant (params' `compare`), for `dvc metrics diff <A> <B>` across experiments
+SELECTED_METRICS = Path("metrics/selected.json")
+SELECTED_TRAIN, SELECTED_FIT = Path("plots/selected/train.csv"), Path("plots/selected/fit.csv")

@@ -7,24 +7,32 @@ import torch
 
 from ..infra.config import FitConfig, VariantConfig
 from ..core.distributions import get_distribution
-from ..core.latents import initial_params, latent_table
-from ..core.models import Decoder, images_to_device
+from ..core.latents import initial_params, latent_table, nearest_start
+from ..core.models import Decoder, decode_images, images_to_device
 from ..core.optimize import Loop, lr_lambda
 from ..infra.runtime import generator, seed_everything
 
 
 def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images_uint8: torch.Tensor,
-                seed: int, purpose: str, progress: bool = True) -> tuple[torch.Tensor, dict]:
+                seed: int, purpose: str, progress: bool = True,
+                train_params: torch.Tensor | None = None, exclude_self: bool = False) -> tuple[torch.Tensor, dict]:
     """Fit parameters for `images_uint8` [N, 28, 28]; returns (params on CPU, per-epoch history).
 
-    Starts from `random` initialisation (labels of new images are unknown) with the same objective as
-    training; BN runs in inference mode, so every image's fit is independent of its batch mates.
+    Same objective as training, decoder frozen, BN in inference mode, so every image's fit is independent of its
+    batch mates. Start (`fit.init`): `nearest` copies the train row whose decode is nearest to the image (needs
+    `train_params`); `random` is the course's start (labels of new images are unknown, so no class start).
     """
     device = next(decoder.parameters()).device
     dist = get_distribution(variant.distribution)
     images = images_to_device(images_uint8, device)
-    init = initial_params(dist, images.shape[0], decoder.latent_dim, "random", variant.init_scale,
-                          variant.init_width, generator(seed, f"init/{purpose}"))
+    if fit.init == "nearest":
+        if train_params is None:
+            raise ValueError("fit.init 'nearest' needs the trained rows (train_params)")
+        decoded = decode_images(decoder, dist.mean(train_params)).to(device)
+        init = nearest_start(decoded, train_params, images, exclude_self)
+    else:
+        init = initial_params(dist, images.shape[0], decoder.latent_dim, "random", variant.init_scale,
+                              variant.init_width, generator(seed, f"init/{purpose}"))
     table = latent_table(init, device)
     optimizer = torch.optim.SparseAdam(table.parameters(), lr=fit.lr)
     steps = fit.epochs * -(-images.shape[0] // fit.batch_size)
@@ -37,14 +45,15 @@ def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images
 
 
 def fit_splits(decoder: Decoder, variant: VariantConfig, fit: FitConfig, splits: dict[str, dict], seed: int,
-               variant_name: str, progress: bool = True) -> tuple[dict, list[str], list[list], dict]:
+               variant_name: str, progress: bool = True,
+               train_params: torch.Tensor | None = None) -> tuple[dict, list[str], list[list], dict]:
     """Fit every split ({"test": data, "train_refit": data}); returns the fitted file's content (a pure function
     of the inputs), the loss curves as CSV header and rows (one column per split), and the wall time apart."""
     start = time.perf_counter()
     fitted: dict = {"variant": variant_name, "history": {}}
     for split, data in splits.items():
         params, history = fit_latents(decoder, variant, fit, data["images"], seed, f"fit/{split}/{variant_name}",
-                                      progress)
+                                      progress, train_params, exclude_self=split == "train_refit")
         fitted[split] = params
         fitted["history"][split] = {k: v for k, v in history.items() if k != "seconds"}
     header = ["epoch", *(f"{split}_loss" for split in splits)]

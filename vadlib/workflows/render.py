@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..infra.config import RenderConfig
+from ..infra.config import Config
 from ..core.distributions import LatentDistribution
 from ..core.models import Decoder, decode_images
 from ..infra.runtime import generator
@@ -21,11 +21,9 @@ def reconstruction_grid(decoder: Decoder, dist: LatentDistribution, params: torc
     return torch.stack([originals, recon], dim=1).reshape(2 * n_rows, n_per_row, 28, 28).numpy()
 
 
-def sample_grid(decoder: Decoder, dist: LatentDistribution, n: int, n_per_row: int, seed: int, purpose: str,
-                codes: torch.Tensor | None = None) -> np.ndarray:
-    """Decoded draws from the prior (for the AD: a Gaussian fitted to its learned codes)."""
-    z = dist.prior_sample(n, decoder.latent_dim, generator(seed, f"samples/{purpose}"), codes)
-    images = decode_images(decoder, z)
+def sample_grid(images: torch.Tensor, n_per_row: int) -> np.ndarray:
+    """Decoded draws [n, 1, 28, 28] -> [rows, n_per_row, 28, 28], the last row padded with white."""
+    n = images.shape[0]
     rows = -(-n // n_per_row)
     padded = torch.ones(rows * n_per_row, 1, 28, 28)
     padded[:n] = images
@@ -61,23 +59,34 @@ def interpolation_grid(decoder: Decoder, dist: LatentDistribution, params: torch
     return torch.stack(rows).numpy()
 
 
-def render_figures(trained, test_params: torch.Tensor, test_data: dict, cfg: RenderConfig, seed: int,
-                   variant: str) -> dict:
-    """Every grid of one variant as a titled matplotlib figure, keyed by its file name."""
-    from ..infra.figures import image_grid
+SAMPLER_TITLES = {
+    "prior": "N(0, I)",
+    "gaussian": "one Gaussian fitted to the train codes",
+    "gmm": "a Gaussian mixture fitted to the train codes",
+    "posterior": "the aggregate posterior (a train image's own q(z|x))",
+}
 
-    decoder, dist = trained.decoder, trained.dist
-    pairs = interpolation_pairs(test_data["labels"], cfg.interp_pairs, seed)
+
+def render_figures(trained, test_params: torch.Tensor, test_data: dict, cfg: Config, variant: str) -> dict:
+    """Every grid of one variant as a titled matplotlib figure, keyed by its file name under plots/images/<variant>/
+    (samples/<sampler> for each sampler)."""
+    from ..infra.figures import image_grid
+    from .generation import draw_images, fit_samplers
+
+    decoder, dist, r = trained.decoder, trained.dist, cfg.render
+    pairs = interpolation_pairs(test_data["labels"], r.interp_pairs, cfg.seed)
     names = test_data["class_names"]
-    prior = "Gaussian fitted to the train codes" if dist.is_point else "N(0, I)"
-    samples = sample_grid(decoder, dist, cfg.n_samples, cfg.n_images, seed, variant, dist.mean(trained.train_params))
-    return {
+    figures = {
         "reconstructions": image_grid(
-            reconstruction_grid(decoder, dist, test_params, test_data["images"], cfg.n_images),
+            reconstruction_grid(decoder, dist, test_params, test_data["images"], r.n_images),
             f"{variant}: test originals (odd rows) vs decoded fitted latents"),
-        "samples": image_grid(samples, f"{variant}: decoded random samples from {prior}"),
         "interpolations": image_grid(
-            interpolation_grid(decoder, dist, test_params, test_data["images"], pairs, cfg.interp_steps),
-            f"{variant}: test image A, {cfg.interp_steps} evenly spaced decodes from z_A to z_B, test image B",
+            interpolation_grid(decoder, dist, test_params, test_data["images"], pairs, r.interp_steps),
+            f"{variant}: test image A, {r.interp_steps} evenly spaced decodes from z_A to z_B, test image B",
             [f"{names[test_data['labels'][a]]} -> {names[test_data['labels'][b]]}" for a, b in pairs]),
     }
+    for name, sampler in fit_samplers(trained, cfg, variant).items():
+        images = draw_images(sampler, decoder, r.n_samples, cfg.seed, f"{variant}/{name}/grid")
+        figures[f"samples/{name}"] = image_grid(
+            sample_grid(images, r.n_images), f"{variant}: {name} sampler, {SAMPLER_TITLES.get(name, name)}")
+    return figures

@@ -1,13 +1,11 @@
 """The comparison report: all variants' metrics beside the original report's, with the figures embedded."""
 from __future__ import annotations
 
-import json
-
 import yaml
 
 from ..infra import paths
 from ..infra.config import Config
-from ..infra.errors import VadlibError
+from ..infra.io import read_json
 
 # course_loss (train, test) from the original course report, for the side-by-side table
 ORIGINAL = {"ad": (0.0252, 0.1186), "normal": (0.0186, 0.1112), "uniform": (0.1457, 0.1644),
@@ -15,14 +13,8 @@ ORIGINAL = {"ad": (0.0252, 0.1186), "normal": (0.0186, 0.1112), "uniform": (0.14
 
 
 def load_metrics(variants) -> dict[str, dict]:
-    """Every variant's `metrics/<variant>.json`, in params order."""
-    out = {}
-    for name in variants:
-        try:
-            out[name] = json.loads(paths.metrics(name).read_text())
-        except (OSError, ValueError) as exc:
-            raise VadlibError(f"{paths.metrics(name)}: cannot read ({exc}); run `dvc repro evaluate@{name}`") from None
-    return out
+    """Every variant's `metrics/variants/<variant>.json`, in params order."""
+    return {name: read_json(paths.metrics(name)) for name in variants}
 
 
 def _fmt(value, digits=4):
@@ -45,41 +37,114 @@ def metrics_table(all_metrics: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def build_report(cfg: Config, all_metrics: dict[str, dict]) -> str:
-    """Markdown with paths relative to reports/."""
+def _noise_sentence(noise: dict | None, key: str, spread: float, what: str) -> str:
+    """How a spread between variants compares with the seed-to-seed spread of one variant, in words."""
+    if not noise or key not in noise.get("std", {}):
+        return f"Run-to-run noise of {what} is not measured; treat small differences as unproven."
+    std = noise["std"][key]
+    verdict = ("larger than" if spread > 3 * std else "within") + " the run-to-run noise"
+    where = f" on {noise['device']}" if noise.get("device") else ""
+    return (f"The spread between variants ({spread:.4g}) is {verdict} (3 x std; std {std:.2g} over seeds "
+            f"{', '.join(map(str, noise['seeds']))} of `{noise['variant']}`{where}, `{noise['command']}`).")
+
+
+def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
+    tests = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
+    best, worst = min(tests, key=tests.get), max(tests, key=tests.get)
+    return [
+        "## 1. Reconstruction: does the distribution change how well new images are encoded?", "",
+        metrics_table(all_metrics), "", "![test loss comparison](../plots/images/comparison.png)", "",
+        f"Best test course_loss: `{best}` {tests[best]:.4f}; worst: `{worst}` {tests[worst]:.4f}. "
+        + _noise_sentence(noise, "test.course_loss", tests[worst] - tests[best], "test course_loss"), "",
+        "Test originals (odd rows) and reconstructions (even rows):", "",
+        "| " + " | ".join(all_metrics) + " |", "|" + "---|" * len(all_metrics),
+        "| " + " | ".join(f"![{n}](../plots/images/{n}/reconstructions.png)" for n in all_metrics) + " |", "",
+    ]
+
+
+def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples: int) -> list[str]:
+    first = next(iter(all_metrics.values()))
+    samplers = [s for s in first["samples"] if s not in ("real", "reconstruction")]
+    real = first["samples"]["real"]
+    head = ("| variant | best sampler | " + " | ".join(f"FD {s}" for s in samplers)
+            + " | FD recon. | best: FD / baseline | recognisable (real "
+            f"{real['recognisable']:.3f}) | min class share | precision / recall | density / coverage | "
+            "nearest-train distance / real's |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    bests = {}
+    for name, m in all_metrics.items():
+        b, rows = m["best_sampler"], m["samples"]
+        r = rows.get(b["name"])
+        bests[name] = r["fd"] if r else None
+        cells = [name, b["name"], *(_fmt(rows[s]["fd"], 2) for s in samplers), _fmt(rows["reconstruction"]["fd"], 2)]
+        cells += ["–"] * 6 if r is None else [
+            _fmt(b["fd_vs_baseline"], 3), _fmt(r["recognisable"], 3), _fmt(r["min_class_share"], 3),
+            f"{r['precision']:.3f} / {r['recall']:.3f}", f"{r['density']:.3f} / {r['coverage']:.3f}",
+            _fmt(r["nn_train_ratio"], 3)]
+        lines.append("| " + " | ".join(cells) + " |")
+    scored = {n: v for n, v in bests.items() if v is not None}
+    verdict = ""
+    if scored:
+        lo, hi = min(scored, key=scored.get), max(scored, key=scored.get)
+        verdict = (f"Lowest best-sampler FD: `{lo}` {scored[lo]:.2f}; highest: `{hi}` {scored[hi]:.2f}. "
+                   + _noise_sentence(noise, "best_fd", scored[hi] - scored[lo], "the best-sampler FD"))
+    grid = ["| variant | " + " | ".join(samplers) + " |", "|" + "---|" * (len(samplers) + 1)]
+    grid += ["| " + name + " | " + " | ".join(f"![{name} {s}](../plots/images/{name}/samples/{s}.png)"
+                                               for s in samplers) + " |" for name in all_metrics]
+    return [
+        "## 2. Samples: which distribution generates, and with which sampler?", "",
+        "Scored in the evaluator network's feature space (`metrics/evaluator.json`) against the test images, "
+        f"{n_samples} samples per sampler. FD: Frechet distance "
+        "(torchmetrics), lower is better; real: held-out real images (the floor, "
+        f"FD {real['fd']:.2f}); baseline: `prior` for a VAD, `gaussian` for the AD (the samplers before this study). "
+        "The best sampler has the lowest FD among those whose samples are no copies "
+        "(mean distance to the nearest training image >= 0.9x that of real test images).", "",
+        *lines, "", verdict, "", *grid, "",
+    ]
+
+
+def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
+    head = "| variant | 5-NN probe | logistic probe | raw-pixel 5-NN | active units | test KL |"
+    lines = [head, "|" + "---|" * 6]
+    for name, m in all_metrics.items():
+        lat = m["latent"]
+        lines.append(f"| {name} | {lat['knn_accuracy']:.3f} | {lat['logreg_accuracy']:.3f} | "
+                     f"{lat['pixel_knn_accuracy']:.3f} | {lat['active_units']} | {_fmt(m['test'].get('kl'), 1)} |")
+    knn = {n: m["latent"]["knn_accuracy"] for n, m in all_metrics.items()}
+    lo, hi = min(knn, key=knn.get), max(knn, key=knn.get)
+    return [
+        "## 3. Latent structure: do codes of one class lie together?", "",
+        "Probes fit on the train codes (means of each image's distribution) and scored on the fitted test codes.", "",
+        *lines, "",
+        f"Best 5-NN probe: `{hi}` {knn[hi]:.3f}; lowest: `{lo}` {knn[lo]:.3f}. "
+        + _noise_sentence(noise, "latent.knn_accuracy", knn[hi] - knn[lo], "the 5-NN probe accuracy"), "",
+        "| " + " | ".join(all_metrics) + " |", "|" + "---|" * len(all_metrics),
+        "| " + " | ".join(f"![{n} t-SNE](../plots/images/{n}/tsne.png)" for n in all_metrics) + " |", "",
+        "Interpolations between test codes:", "",
+        *(f"![{n} interpolations](../plots/images/{n}/interpolations.png)" for n in all_metrics), "",
+    ]
+
+
+def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noise: dict | None = None) -> str:
+    """Markdown with paths relative to reports/, one section per question the study asks."""
     parts = [
-        "# Auto-decoders on Fashion-MNIST: comparison report",
-        "",
+        "# What does the latent distribution change? Auto-decoders on Fashion-MNIST", "",
         "Written by the `report` stage of `dvc repro` (wall times and devices: `metrics/seconds/`). "
         f"Data: {cfg.data.n_train} train / {cfg.data.n_test} test images ({cfg.data.subset} subset). "
         "`course_loss` is the course's measure (0-255 scale, batches of 64, ||x - x_rec||_F / (B*784), "
         "mean over batches); lower is better. *train* decodes the learned per-image parameters, *train refit* "
         "fits fresh parameters to the training images with the decoder frozen, *test* fits the test images the "
-        "same way. Reconstructions decode each image's distribution mean.",
-        "",
-        metrics_table(all_metrics),
-        "",
-        "![test loss comparison](../plots/images/comparison.png)",
-        "",
-        "Training and fitting curves: `dvc plots show` (all variants overlaid).",
-        "",
+        "same way. Reconstructions decode each image's distribution mean. The evaluator network (the measuring "
+        f"instrument for samples) reaches {evaluator['test_accuracy']:.4f} accuracy on the whole 10k test split.", "",
+        *reconstruction_section(all_metrics, noise),
+        *samples_section(all_metrics, noise, cfg.quality.n_samples),
+        *latent_section(all_metrics, noise),
+        "## 4. Rate-distortion: what does the KL weight trade?", "",
+        "A beta sweep per distribution, run as queued DVC experiments (not part of the default `dvc repro`): "
+        "[rate_distortion.md](rate_distortion.md).", "",
+        "Training and fitting curves: `dvc plots show` (all variants overlaid).", "",
+        "## Params used", "", "```yaml", yaml.safe_dump({k: v for k, v in cfg.to_dict().items() if k != "compare"}, sort_keys=False).rstrip(), "```", "",
     ]
-    for name in all_metrics:
-        parts += [
-            f"## {name}",
-            "",
-            "Test originals (odd rows) and their reconstructions (even rows):",
-            "",
-            f"![{name} reconstructions](../plots/images/{name}/reconstructions.png)",
-            "",
-            f"![{name} samples](../plots/images/{name}/samples.png)",
-            "",
-            f"![{name} interpolations](../plots/images/{name}/interpolations.png)",
-            "",
-            f"![{name} t-SNE](../plots/images/{name}/tsne.png)",
-            "",
-        ]
-    parts += ["## Params used", "", "```yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip(), "```", ""]
     return "\n".join(parts)
 
 

@@ -1,0 +1,27 @@
+"""Stage `evaluator`: train the measuring instrument, a small classifier on images no variant trains on."""
+from vadlib.infra import paths
+from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.config import load_params
+
+
+def main() -> None:
+    args = stage_parser(__doc__).parse_args()
+    cfg = load_params(args.params)
+
+    from vadlib.infra.data import load_prepared
+    from vadlib.infra.io import save_tensors, write_json
+    from vadlib.infra.runtime import resolve_device
+    from vadlib.workflows.evaluator import train_evaluator
+
+    model, metrics, timing = train_evaluator(cfg.evaluator, load_prepared(paths.POOL_DATA),
+                                             load_prepared(paths.FULL_TEST_DATA), cfg.seed, resolve_device(cfg.device))
+    save_tensors(paths.EVALUATOR, model)
+    write_json(paths.EVALUATOR_METRICS, metrics)
+    write_json(paths.seconds("evaluator", "evaluator"), timing)
+    print(f"evaluator: test accuracy {metrics['test_accuracy']:.4f} (val {metrics['val_accuracy']:.4f}) after "
+          f"{metrics['epochs']} epochs on {metrics['n_train']} images, "
+          f"{timing['evaluator_seconds']:.0f} s on {timing['device']}")
+
+
+if __name__ == "__main__":
+    run(main)
