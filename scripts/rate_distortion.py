@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-BETAS = [0.0005, 0.002, 0.01, 0.05]
+BETAS = [0.0005, 0.005, 0.05]
 DISTRIBUTIONS = ["normal", "uniform", "laplace"]
-SWEEP = {"train.epochs": 60, "fit.epochs": 60, "fit.refit_train": "false", "tsne.max_iter": 250}
+SWEEP = {"train.epochs": 40, "fit.epochs": 40, "fit.refit_train": "false", "tsne.max_iter": 250}
 PREFIX = "rd-beta-"
 OUT = Path("reports/rate_distortion.md")
 FIGURES = Path("reports/figures")

@@ -32,7 +32,9 @@ def project(tmp_path_factory):
     repo = tmp_path_factory.mktemp("e2e") / "project"
     shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
         ".venv", ".git", "data", "models", "checkpoints", "dvc_plots", "__pycache__", ".pytest_cache", "*.egg-info",
-        "dvc.lock", "reports", "metrics", "plots", "tmp", "cache"))
+        "dvc.lock", "reports", "metrics", "plots", "tmp", "cache", ".gpudata", ".whl"))
+    (repo / "reports").mkdir()
+    shutil.copy(ROOT / "reports/seed_noise.json", repo / "reports/seed_noise.json")  # a committed input of the report
     raw = repo.parent / "raw"
     write_fashion_idx(raw, n_train=300, n_test=30)  # 260 train-split images left for the evaluator
     params = yaml.safe_load((repo / "params.yaml").read_text())

@@ -26,10 +26,13 @@ def make_project(folder: Path, epochs: int = 6, checkpoint_every: int = 1) -> Pa
     params["model"]["latent_dim"] = 8
     params["train"].update(epochs=epochs, batch_size=8, checkpoint_every=checkpoint_every)
     params["fit"].update(epochs=3, batch_size=8)
+    params["evaluator"].update(epochs=1, n_val=100)
+    params["quality"].update(n_samples=20)
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    data = tiny_data(40)
-    for split in ("train", "test"):
-        save_tensors(folder / f"data/prepared/{split}.pt", data)
+    for split, seed in (("train", 0), ("test", 2)):  # different images: the memorisation check needs real test images
+        save_tensors(folder / f"data/prepared/{split}.pt", tiny_data(40, seed=seed))
+    for name in ("pool", "test_full"):  # the evaluator's images (prepare writes these from the real splits)
+        save_tensors(folder / f"data/reference/{name}.pt", tiny_data(200, seed=1))
     return folder
 
 
@@ -88,6 +91,7 @@ def test_same_seed_gives_identical_metrics_files(tmp_path):
     results = []
     for name in ("one", "two"):
         project = make_project(tmp_path / name, epochs=3)
+        run_stage(project, "evaluator")
         for step in ("train", "fit", "evaluate"):
             run_stage(project, step, "laplace")
         m = json.loads((project / "metrics/variants/laplace.json").read_text())

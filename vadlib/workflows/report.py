@@ -140,8 +140,9 @@ def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noi
         *samples_section(all_metrics, noise, cfg.quality.n_samples),
         *latent_section(all_metrics, noise),
         "## 4. Rate-distortion: what does the KL weight trade?", "",
-        "A beta sweep per distribution, run as queued DVC experiments (not part of the default `dvc repro`): "
-        "[rate_distortion.md](rate_distortion.md).", "",
+        "A beta sweep per distribution, run as queued DVC experiments, is a separate study (not part of the default "
+        "`dvc repro`): `python scripts/rate_distortion.py queue` runs it and `... report` writes "
+        "`reports/rate_distortion.md` from `dvc exp show --json`.", "",
         "Training and fitting curves: `dvc plots show` (all variants overlaid).", "",
         "## Params used", "", "```yaml", yaml.safe_dump({k: v for k, v in cfg.to_dict().items() if k != "compare"}, sort_keys=False).rstrip(), "```", "",
     ]
