@@ -120,11 +120,12 @@ def test_views_make_dvc_metrics_and_plots_diff_compare_distributions(project):
     b = json.loads((repo / "metrics/variants/normal.json").read_text())["test"]["course_loss"]
     assert selected["test.course_loss"]["old"] == pytest.approx(a) and selected["test.course_loss"]["new"] == pytest.approx(b)
     assert selected["test.course_loss"]["diff"] == pytest.approx(b - a)
-    assert "samples.gmm.fd" in selected and "latent.knn_accuracy" in selected
+    assert "samples.gmm.fd" in selected  # (diff lists only metrics that differ)
     assert set(diff) == {"metrics/selected.json"}, "only the mirrored metrics differ between views"
     plots = json.loads(_run(["dvc", "plots", "diff", "ad", "normal", "--json", "--targets", "plots/selected/train.csv"],
                             repo, env))
-    revs = {row["rev"] for entry in plots["plots/selected/train.csv"] for row in entry["content"]["data"]["values"]}
+    entries = plots["data"]["plots/selected/train.csv"]
+    revs = {row["rev"] for entry in entries for row in entry["content"]["data"]["values"]}
     assert revs == {"ad", "normal"}
 
 
@@ -160,7 +161,8 @@ def test_changing_compare_alone_reruns_only_the_compare_stage(project):
     params["compare"] = "uniform"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = _run(["dvc", "repro"], repo, env)
-    assert _ran_stages(out) == ["compare"]
+    # `make views` already ran compare=uniform, so DVC's run cache may restore it instead of running it
+    assert _ran_stages(out) == ["compare"] or ("'compare' is cached" in out and _ran_stages(out) == []), out
     assert json.loads((repo / "metrics/selected.json").read_text())["compare"] == "uniform"
 
 
