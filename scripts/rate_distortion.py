@@ -75,7 +75,7 @@ def report() -> None:
 
     import matplotlib.pyplot as plt
 
-    exps = _experiments(json.loads(_dvc("exp", "show", "--json", capture=True)))
+    exps = _experiments(json.loads(_dvc("exp", "show", "--json", "--all-commits", capture=True)))
     if not exps:
         raise SystemExit(f"error: no experiments named {PREFIX}<beta> in `dvc exp show`; run `queue` first")
     rows, curves = [], {d: [] for d in DISTRIBUTIONS}
