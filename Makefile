@@ -1,5 +1,5 @@
 # Two entry points: `make repro` (the whole pipeline) and `make test`. Both create and fill .venv when
-# missing; the install reruns only when pyproject.toml changes, so a second call starts in seconds.
+# missing, pinned by constraints.txt; the install reruns only when pyproject.toml or constraints.txt changes.
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,9 +9,9 @@ export DVC_NO_ANALYTICS := 1
 .PHONY: setup repro test bench plots views
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[test]'
 	touch $@
 
 repro: setup

@@ -252,6 +252,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions of every throughput run")
     ap.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: VADLIB_DATA_ROOT or params)")
     ap.add_argument("--device", default=None, help="override params' device (auto, cpu, cuda)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="override our train and fit batch size (e.g. the large-N GPU batch); the naive loop keeps 64")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     ap.add_argument("--time-to-quality", action="store_true", help="also run the default recipe end to end (minutes)")
     ap.add_argument("--dvc-noop", action="store_true", help="also time an up-to-date `dvc repro`")
@@ -265,6 +267,9 @@ def main():
         torch.set_num_threads(1)
 
     cfg = load_params(ROOT / "params.yaml")
+    if args.batch_size:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=args.batch_size),
+                                  fit=dataclasses.replace(cfg.fit, batch_size=args.batch_size))
     device = resolve_device(args.device or cfg.device)
     root = Path(args.data_root) if args.data_root else cfg.data.resolved_root
     root = root if root.is_absolute() else ROOT / root

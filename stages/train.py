@@ -1,4 +1,7 @@
-"""Stage `train@<variant>`: learn the decoder and every training image's latent parameters."""
+"""Stage `train@<variant>`: learn the decoder and every training image's latent parameters.
+
+Also runs as one rank of a torchrun launch (see vadlib/infra/distributed.py); then only rank 0 writes outputs.
+"""
 from vadlib.infra import paths
 from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
@@ -10,20 +13,27 @@ def main() -> None:
     cfg.variant(args.variant)
 
     from vadlib.infra.data import load_prepared
+    from vadlib.infra.distributed import SINGLE, close_world, init_world, launched
     from vadlib.infra.io import history_rows, save_tensors, write_csv, write_json
     from vadlib.infra.runtime import resolve_device
     from vadlib.workflows.train import finish, train_variant
 
-    model, timing = train_variant(cfg, args.variant, load_prepared(paths.TRAIN_DATA), resolve_device(cfg.device),
-                                  resume_path=paths.resume(args.variant))
-    save_tensors(paths.model(args.variant), model)
-    write_csv(paths.train_curve(args.variant), ["epoch", "loss", "rec", "kl"],
-              history_rows(model["history"], ["loss", "rec", "kl"]))
-    write_json(paths.seconds("train", args.variant), timing)
-    finish(paths.resume(args.variant))
-    h = model["history"]
-    print(f"train/{args.variant}: final loss {h['loss'][-1]:.4f} after {len(h['loss'])} epochs, "
-          f"{timing['train_seconds']:.0f} s on {timing['device']}")
+    world, device = init_world(cfg.device) if launched() else (SINGLE, resolve_device(cfg.device))
+    try:
+        model, timing = train_variant(cfg, args.variant, load_prepared(paths.TRAIN_DATA), device,
+                                      resume_path=paths.resume(args.variant), world=world)
+        if model is not None:
+            save_tensors(paths.model(args.variant), model)
+            write_csv(paths.train_curve(args.variant), ["epoch", "loss", "rec", "kl"],
+                      history_rows(model["history"], ["loss", "rec", "kl"]))
+            write_json(paths.seconds("train", args.variant), timing)
+            h = model["history"]
+            print(f"train/{args.variant}: final loss {h['loss'][-1]:.4f} after {len(h['loss'])} epochs, "
+                  f"{timing['train_seconds']:.0f} s on {timing['device']}"
+                  + (f" x {world.size} processes" if world.size > 1 else ""))
+        finish(paths.resume(args.variant), world)
+    finally:
+        close_world()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,15 @@
-"""Tiny configurations and synthetic data for fast unit tests."""
+"""Tiny configurations, synthetic data and stage-running projects for fast tests."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
+import yaml
 
 from vadlib.infra.config import parse_params
 from vadlib.infra.data import CLASS_NAMES
+from vadlib.infra.io import save_tensors
 
 VARIANTS = {
     "ad": {"distribution": "ad", "beta": 1e-4, "init": "class"},
@@ -36,3 +43,37 @@ def tiny_data(n=20, seed=0):
     images = (images * 255).round().to(torch.uint8)
     return {"images": images, "labels": labels, "indices": torch.arange(n),
             "class_names": list(CLASS_NAMES)}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_project(folder: Path, epochs: int = 6, checkpoint_every: int = 1) -> Path:
+    """A working folder with params and prepared tiny data, as the stage scripts expect."""
+    folder.mkdir(parents=True, exist_ok=True)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.update(device="cpu", variants=VARIANTS)
+    params["model"]["latent_dim"] = 8
+    params["train"].update(epochs=epochs, batch_size=8, checkpoint_every=checkpoint_every)
+    params["fit"].update(epochs=3, batch_size=8)
+    params["evaluator"].update(epochs=1, n_val=100)
+    params["quality"].update(n_samples=20)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    for split, seed in (("train", 0), ("test", 2)):  # different images: the memorisation check needs real test images
+        save_tensors(folder / f"data/prepared/{split}.pt", tiny_data(40, seed=seed))
+    for name in ("pool", "test_full"):  # the evaluator's images (prepare writes these from the real splits)
+        save_tensors(folder / f"data/reference/{name}.pt", tiny_data(200, seed=1))
+    return folder
+
+
+def stage(folder, name, *args, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(ROOT / f"stages/{name}.py"), *args], cwd=folder, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def run_stage(folder, name, *args):
+    proc = stage(folder, name, *args)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return out + err

@@ -3,6 +3,8 @@
 Images and the latent table live on the device; each step gathers a shuffled batch by index, so there is
 no Dataset/DataLoader in the hot loop. Per-step losses stay on the device and are checked once per epoch,
 which keeps CUDA free of per-step syncs while still naming the exact step where a loss went non-finite.
+Under torch.distributed each rank runs this loop on its own shard of images (`world`), with a DDP-wrapped decoder
+as `net`; the per-step losses are summed across ranks once per epoch, so every rank logs (and stops on) the same.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .distributions import LatentDistribution
+from ..infra.distributed import SINGLE, World, all_sum
 from ..infra.errors import DivergenceError
 from .models import Decoder
 from .objective import per_image_loss
@@ -55,19 +58,32 @@ class Loop:
     label: str  # e.g. "train/normal", used in progress bars and error messages
     history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
     epoch: int = 0  # epochs completed
+    net: nn.Module | None = None  # what runs the forward pass (a DDP wrapper of `decoder`); None: the decoder
+    world: World = SINGLE
+    steps_per_epoch: int | None = None  # equal on every rank; None: ceil(images / batch_size)
+    n_total: int | None = None  # images across all ranks, for epoch means; None: this loop's images
+
+    def batches(self, perm: Tensor) -> tuple[Tensor, ...]:
+        """Index batches of one epoch; a rank whose shard is one image short still takes the common step count."""
+        chunks = perm.split(self.batch_size)
+        if self.steps_per_epoch is not None and len(chunks) != self.steps_per_epoch:
+            chunks = perm.tensor_split(self.steps_per_epoch)
+        return chunks
 
     def run(self, on_epoch_end: Callable[["Loop"], None] | None = None, progress: bool = True) -> dict:
         self.decoder.train(self.train_decoder)
         self.decoder.requires_grad_(self.train_decoder)
         n = self.images.shape[0]
+        n_total = self.n_total or n
+        net = self.net if self.net is not None else self.decoder
         device = self.images.device
         bar = tqdm(total=self.epochs, initial=self.epoch, desc=self.label, disable=not progress, dynamic_ncols=True)
         while self.epoch < self.epochs:
             start = time.perf_counter()
             perm = torch.randperm(n, generator=self.perm_generator).to(device)
             stats = []
-            for idx in perm.split(self.batch_size):
-                loss, rec, kl = per_image_loss(self.decoder, self.dist, self.table(idx), self.images[idx], self.beta)
+            for idx in self.batches(perm):
+                loss, rec, kl = per_image_loss(net, self.dist, self.table(idx), self.images[idx], self.beta)
                 for opt in self.optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -76,9 +92,9 @@ class Loop:
                 for sched in self.schedulers:
                     sched.step()
                 stats.append(torch.stack([loss.detach(), rec.detach(), kl.detach()]) * idx.numel())
-            totals = torch.stack(stats)
+            totals = all_sum(torch.stack(stats), self.world)
             self._check_finite(totals[:, 0])
-            means = (totals.sum(0) / n).tolist()
+            means = (totals.sum(0) / n_total).tolist()
             self.epoch += 1
             for key, value in zip(HISTORY_KEYS, means + [time.perf_counter() - start]):
                 self.history[key].append(value)

@@ -24,7 +24,8 @@ def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: to
     result, _ = train_variant(cfg, variant, train_data, device, progress=False)
     decoder = load_decoder(result, device)
     vcfg = cfg.variant(variant)
-    params, _ = fit_latents(decoder, vcfg, cfg.fit, test_images, cfg.seed, f"fit/test/{variant}", progress=False)
+    params, _ = fit_latents(decoder, vcfg, cfg.fit, test_images, cfg.seed, f"fit/test/{variant}", progress=False,
+                            train_params=result["latents"])
     seconds = time.perf_counter() - start
     dist = get_distribution(vcfg.distribution)
 

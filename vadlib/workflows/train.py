@@ -1,4 +1,8 @@
-"""Joint training of the decoder and the per-image latent parameters, with resumable checkpoints."""
+"""Joint training of the decoder and the per-image latent parameters, with resumable checkpoints.
+
+One process, or one rank of a torchrun launch (`infra.distributed`): a rank trains its shard of the images' rows
+against a DDP decoder, and rank 0 gathers the rows into the same model file a single process writes.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +19,7 @@ from ..infra.io import load_tensors, save_tensors
 from ..core.latents import initial_params, latent_table
 from ..core.models import Decoder, images_to_device
 from ..core.optimize import Loop, lr_lambda
+from ..infra.distributed import SINGLE, World, agree, gather_rows, local_batch, shard
 from ..infra.runtime import generator, seed_everything
 
 
@@ -30,26 +35,46 @@ def fingerprint(cfg: Config, variant: str, indices: torch.Tensor) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def build_loop(cfg: Config, variant: str, train_data: dict, device: torch.device) -> Loop:
+def _rank_purpose(purpose: str, world: World) -> str:
+    """Rank 0 (and a single process) keeps the plain stream, so world size 1 reproduces a single process exactly."""
+    return purpose if world.rank == 0 else f"{purpose}/rank{world.rank}"
+
+
+def _wrap(decoder: Decoder, world: World, device: torch.device) -> tuple[Decoder, torch.nn.Module | None]:
+    """(decoder, DDP net) inside a launch; SyncBatchNorm where PyTorch has it (CUDA)."""
+    if not world.active:
+        return decoder, None
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if device.type == "cuda" and world.size > 1:
+        decoder = torch.nn.SyncBatchNorm.convert_sync_batchnorm(decoder)
+    return decoder, DDP(decoder, device_ids=[device] if device.type == "cuda" else None)
+
+
+def build_loop(cfg: Config, variant: str, train_data: dict, device: torch.device, world: World = SINGLE) -> Loop:
     vcfg, tcfg = cfg.variant(variant), cfg.train
     dist = get_distribution(vcfg.distribution)
-    images = images_to_device(train_data["images"], device)
-    dim, n = cfg.model.latent_dim, images.shape[0]
-    torch.manual_seed(cfg.seed)  # decoder weight init
-    decoder = Decoder(dim, cfg.model.channels).to(device)
-    init = initial_params(dist, n, dim, vcfg.init, vcfg.init_scale, vcfg.init_width,
-                          generator(cfg.seed, f"init/{variant}"), train_data["labels"])
+    n_total = train_data["images"].shape[0]
+    rows = shard(n_total, world)
+    images = images_to_device(train_data["images"][rows], device)
+    dim = cfg.model.latent_dim
+    torch.manual_seed(cfg.seed)  # decoder weight init (the same on every rank)
+    decoder, net = _wrap(Decoder(dim, cfg.model.channels).to(device), world, device)
+    init = initial_params(dist, n_total, dim, vcfg.init, vcfg.init_scale, vcfg.init_width,
+                          generator(cfg.seed, f"init/{variant}"), train_data["labels"])[rows]
     table = latent_table(init, device)
     # fused: one kernel for all decoder tensors, ~1.1x faster steps on CPU (benchmarks/bench.py --ideas)
     optimizers = [torch.optim.AdamW(decoder.parameters(), lr=tcfg.lr_decoder, weight_decay=tcfg.weight_decay,
                                     fused=True),
                   torch.optim.SparseAdam(table.parameters(), lr=tcfg.lr_latent)]
-    steps_per_epoch = -(-n // tcfg.batch_size)
+    batch = local_batch(tcfg.batch_size, world)
+    steps_per_epoch = -(-len(torch.tensor_split(torch.arange(n_total), world.size)[0]) // batch)
     factor = lr_lambda(tcfg.epochs * steps_per_epoch, tcfg.schedule, tcfg.warmup_epochs * steps_per_epoch)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in optimizers]
-    seed_everything(cfg.seed, f"noise/{variant}")
-    return Loop(decoder, dist, table, images, vcfg.beta, tcfg.epochs, tcfg.batch_size, optimizers, schedulers,
-                generator(cfg.seed, f"shuffle/{variant}"), train_decoder=True, label=f"train/{variant}")
+    seed_everything(cfg.seed, _rank_purpose(f"noise/{variant}", world))
+    return Loop(decoder, dist, table, images, vcfg.beta, tcfg.epochs, batch, optimizers, schedulers,
+                generator(cfg.seed, _rank_purpose(f"shuffle/{variant}", world)), train_decoder=True,
+                label=f"train/{variant}", net=net, world=world, steps_per_epoch=steps_per_epoch, n_total=n_total)
 
 
 def _loop_state(loop: Loop, fp: str) -> dict:
@@ -85,43 +110,62 @@ def _restore(loop: Loop, state: dict) -> None:
         torch.cuda.set_rng_state_all(state["rng_cuda"])
 
 
+def _rank_resume(resume_path: str | Path | None, world: World) -> Path | None:
+    """Each rank of a multi-process run keeps its own resume file (its rows and optimiser moments)."""
+    if not resume_path:
+        return None
+    path = Path(resume_path)
+    return path if world.size == 1 else path.with_name(f"{path.stem}.rank{world.rank}of{world.size}{path.suffix}")
+
+
 def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.device,
-                  resume_path: str | Path | None = None, progress: bool = True) -> tuple[dict, dict]:
+                  resume_path: str | Path | None = None, progress: bool = True,
+                  world: World = SINGLE) -> tuple[dict | None, dict]:
     """Train one variant; returns (the model file's content, wall-time facts that must stay out of it).
 
     With `resume_path`, the loop state is saved there every `train.checkpoint_every` epochs and picked
     up again by the next call with the same settings, giving the same result as an uninterrupted run.
+    In a multi-process launch only rank 0 gets the model file (the others get None).
     """
-    loop = build_loop(cfg, variant, train_data, device)
+    loop = build_loop(cfg, variant, train_data, device, world)
     fp = fingerprint(cfg, variant, train_data["indices"])
-    resume_path = Path(resume_path) if resume_path else None
+    resume_fp = fp if world.size == 1 else f"{fp}/world{world.size}"
+    resume_path = _rank_resume(resume_path, world)
     if resume_path and resume_path.exists():
         try:
             state = load_tensors(resume_path, map_location=device)
         except CheckpointError:
             state = None  # an unreadable partial checkpoint is only a lost head start
-        if state is not None and state.get("fingerprint") == fp:
+        if state is not None and state.get("fingerprint") == resume_fp:
             _restore(loop, state)
-            print(f"{loop.label}: resuming from epoch {loop.epoch} ({resume_path})")
+    if world.active and not agree(loop.epoch, world, device):
+        loop = build_loop(cfg, variant, train_data, device, world)  # a kill between two ranks' saves: start over
+    if loop.epoch and world.is_main:
+        print(f"{loop.label}: resuming from epoch {loop.epoch} ({resume_path})")
 
     def checkpoint(lp: Loop) -> None:
         every = cfg.train.checkpoint_every
         if resume_path and every and lp.epoch % every == 0 and lp.epoch < lp.epochs:
-            save_tensors(resume_path, _loop_state(lp, fp))
+            save_tensors(resume_path, _loop_state(lp, resume_fp))
 
     try:
-        history = loop.run(on_epoch_end=checkpoint, progress=progress)
+        history = loop.run(on_epoch_end=checkpoint, progress=progress and world.is_main)
     except KeyboardInterrupt:
         saved = f"the last checkpoint in {resume_path}" if resume_path and resume_path.exists() else "no checkpoint"
         raise Interrupted(
             f"{loop.label}: stopped during epoch {loop.epoch + 1} of {loop.epochs}; {saved}. "
             "Run `dvc repro` again to resume from it (same params)."
         ) from None
-    return model_file(cfg, variant, loop, fp, train_data["labels"]), {
-        "train_seconds": round(sum(history["seconds"]), 2), "device": describe(device)}
+    latents = gather_rows(loop.table.weight, world)
+    timing = {"train_seconds": round(sum(history["seconds"]), 2), "device": describe(device)}
+    if world.size > 1:
+        timing["processes"] = world.size
+    if latents is None:
+        return None, timing
+    return model_file(cfg, variant, loop, fp, train_data["labels"], latents), timing
 
 
-def model_file(cfg: Config, variant: str, loop: Loop, fp: str, labels: torch.Tensor) -> dict:
+def model_file(cfg: Config, variant: str, loop: Loop, fp: str, labels: torch.Tensor, latents: torch.Tensor) -> dict:
     """What `models/<variant>.pt` holds: the learned tensors and only the settings that shaped them.
 
     A pure function of the stage's declared inputs: wall times, the device name and optimiser state stay out,
@@ -134,13 +178,14 @@ def model_file(cfg: Config, variant: str, loop: Loop, fp: str, labels: torch.Ten
         "architecture": loop.decoder.architecture(),
         "settings": _settings(cfg, variant),
         "decoder": {k: v.detach().cpu() for k, v in loop.decoder.state_dict().items()},
-        "latents": loop.table.weight.detach().cpu(),
+        "latents": latents,
         "labels": labels,
         "history": {k: v for k, v in loop.history.items() if k != "seconds"},
     }
 
 
-def finish(resume_path: str | Path | None) -> None:
-    """Drop the resume checkpoint once the final output is safely written."""
-    if resume_path:
-        Path(resume_path).unlink(missing_ok=True)
+def finish(resume_path: str | Path | None, world: World = SINGLE) -> None:
+    """Drop the resume checkpoint(s) once the final output is safely written."""
+    path = _rank_resume(resume_path, world)
+    if path:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The GPU check (issue 15), as one script a GPU session runs as it is, in about 10 minutes:
+#   1. the `cuda`-marked tests;  2. the benchmark on the device at batch 64 and at the large-N batch (ours vs the
+#   compute bound measured the same way);  3. one full-scale variant (60k/10k) train + fit, end to end, timed.
+# Every figure lands in $OUT/gpu_check.txt (plus the benchmark JSONs). Runs in a scratch folder: the checkout's
+# own pipeline outputs are never touched.
+#   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> bash benchmarks/gpu_check.sh            # on the GPU machine
+#   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> bash benchmarks/gpu_check.sh --dry-run  # tiny sizes, CPU is fine
+set -euo pipefail
+DRY=0; [[ "${1:-}" == "--dry-run" ]] && DRY=1
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TQDM_DISABLE=1 DVC_NO_ANALYTICS=1
+OUT=$(mkdir -p "${OUT:-$REPO/gpu_check_out}" && cd "${OUT:-$REPO/gpu_check_out}" && pwd)
+: "${VADLIB_DATA_ROOT:?set VADLIB_DATA_ROOT to the folder with the four Fashion-MNIST IDX files}"
+export VADLIB_DATA_ROOT=$(cd "$VADLIB_DATA_ROOT" && pwd)
+REPORT=$OUT/gpu_check.txt
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+LARGE_BATCH=512                       # the large-N batch (see README "Full scale")
+if (( DRY )); then N_TRAIN=256; N_TEST=128; BENCH=(--quick); TRAIN_EPOCHS=1; FIT_EPOCHS=1
+else N_TRAIN=60000; N_TEST=10000; BENCH=(--epochs 4 --rounds 2); TRAIN_EPOCHS=30; FIT_EPOCHS=100; fi
+note() { echo "$*" | tee -a "$REPORT"; }
+elapsed() { "$PY" -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$@"; }
+
+: > "$REPORT"
+note "# gpu_check $(date -u +%FT%TZ) dry_run=$DRY"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' \
+  | tee -a "$REPORT" || note "gpu: none (nvidia-smi absent)"
+"$PY" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" | tee -a "$REPORT"
+
+note "## 1. cuda tests"
+(cd "$REPO" && "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tail -3) | tee -a "$REPORT"
+
+note "## 2. benchmark (images/s: ours vs the compute bound, same device, same run)"
+for B in 64 "$LARGE_BATCH"; do
+  "$PY" "$REPO/benchmarks/bench.py" "${BENCH[@]}" --batch-size "$B" --data-root "$VADLIB_DATA_ROOT" \
+    --out "$OUT/bench_b$B.json" > /dev/null
+  "$PY" - "$OUT/bench_b$B.json" "$B" <<'PY' | tee -a "$REPORT"
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"batch {sys.argv[2]}: train {r['train']['ours_images_per_s']} images/s (bound {r['bound']['bound_images_per_s']}, "
+      f"{r['bound']['ours_fraction']} of it), fit {r['fit']['ours_images_per_s']} images/s, device {r['machine']['device']}")
+PY
+done
+
+note "## 3. full scale: one variant, n_train=$N_TRAIN n_test=$N_TEST, train + fit"
+"$PY" - "$REPO/params.yaml" "$WORK/params.yaml" "$N_TRAIN" "$N_TEST" "$LARGE_BATCH" "$TRAIN_EPOCHS" "$FIT_EPOCHS" "$DRY" <<'PY'
+import math, sys, yaml
+src, dst, n_train, n_test, batch, train_epochs, fit_epochs, dry = sys.argv[1:]
+p = yaml.safe_load(open(src))
+p["data"].update(n_train=int(n_train), n_test=int(n_test), download=False, verify_md5=not int(dry))
+# the large-N rule (README "Full scale"): decoder lr grows with sqrt(batch / 64); each latent row still gets one
+# update per epoch, so the latent and fit learning rates stay
+p["train"].update(batch_size=int(batch), epochs=int(train_epochs), checkpoint_every=0,
+                  lr_decoder=p["train"]["lr_decoder"] * math.sqrt(int(batch) / 64))
+p["fit"].update(epochs=int(fit_epochs), batch_size=8 * int(batch), refit_train=False)
+yaml.safe_dump(p, open(dst, "w"))
+PY
+cd "$WORK"
+t0=$(date +%s.%N)
+"$PY" "$REPO/stages/prepare.py" > prepare.log 2>&1 || { tail -5 prepare.log; exit 1; }
+t1=$(date +%s.%N)
+TIMED=(); [[ -x /usr/bin/time ]] && TIMED=(/usr/bin/time -f "peak host memory of that step: %M KiB" -a -o "$REPORT")
+"${TIMED[@]}" "$PY" "$REPO/stages/train.py" normal 2>&1 | tail -1 | tee -a "$REPORT"
+t2=$(date +%s.%N)
+"${TIMED[@]}" "$PY" "$REPO/stages/fit.py" normal 2>&1 | tail -1 | tee -a "$REPORT"
+t3=$(date +%s.%N)
+"$PY" - <<'PY' | tee -a "$REPORT"
+import torch
+from vadlib.infra import paths
+from vadlib.infra.data import load_prepared
+from vadlib.workflows.checkpoint import load_fitted, load_trained
+from vadlib.workflows.evaluate import reconstruction
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+m = reconstruction(load_trained(paths.model("normal"), device), load_fitted(paths.fitted("normal")),
+                   load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA))
+print("full-scale normal: train course_loss", round(m["train"]["course_loss"], 5),
+      "test course_loss", round(m["test"]["course_loss"], 5))
+PY
+note "full-scale seconds: prepare $(elapsed "$t0" "$t1"), train $(elapsed "$t1" "$t2"), fit $(elapsed "$t2" "$t3")"
+note "done"
