@@ -22,4 +22,8 @@ def test_quick_benchmark_writes_every_measurement(tmp_path):
     # the decoder's forward + backward FLOPs, counted by torch: 3x the forward's ~7.9 M multiply-adds
     assert 40 < r["roofline"]["train_mflop_per_image"] < 55
     assert r["time_to_quality"]["ours_test_course_loss"] > 0
-    assert "| training, images/s vs naive |" in out.with_suffix(".md").read_text()
+    fits = r["time_to_quality"]["fit"]
+    assert set(fits) == {"random", "nearest"} and all(f["test_course_loss"] > 0 for f in fits.values())
+    assert any(f["seconds_to_within_1pct"] is not None for f in fits.values())  # the better one reaches its own bar
+    table = out.with_suffix(".md").read_text()
+    assert "| training, images/s vs naive |" in table and "within 1% of the converged loss" in table

@@ -10,31 +10,40 @@ from vadlib.infra.config import QualityConfig
 from vadlib.infra.errors import DivergenceError
 from vadlib.workflows.probes import active_units, latent_quality, pixel_knn_accuracy
 from vadlib.workflows.quality import (
-    KEYS, class_shares, frechet_distance, kernel_distance, nn_distance, prdc_metrics, reference_quality,
-    sample_quality,
+    KEYS, class_shares, frechet_distance, kernel_distance, nn_distance, prdc_metrics, reference_set, sample_quality,
 )
 
 CFG = QualityConfig(nearest_k=3, confidence=0.9)
 
 
 class StandIn(nn.Module):
-    """EvaluatorNet's interface. An image's first 10 pixels are its class probabilities (softmax(log p) = p), so a
-    hand-made probability matrix goes in as images; features are a fixed projection of all pixels."""
+    """EvaluatorNet's interface (features, classifier). An image's first 10 pixels are its class probabilities:
+    they lead the features as log p and the classifier reads them back (softmax(log p) = p), so a hand-made
+    probability matrix goes in as images; the other features are a fixed projection of all pixels."""
 
-    num_features = 8
+    num_features = 18
 
     def __init__(self):
         super().__init__()
-        self.proj = nn.Linear(784, self.num_features)
+        self.proj = nn.Linear(784, 8)
         with torch.no_grad():
             self.proj.weight.copy_(torch.randn(8, 784, generator=torch.Generator().manual_seed(0)) / 28)
             self.proj.bias.zero_()
 
     def features(self, x01):
-        return self.proj(x01.flatten(1))
+        flat = x01.flatten(1)
+        return torch.cat([flat[:, :10].clamp_min(1e-12).log(), self.proj(flat)], dim=1)
+
+    def classifier(self, f):
+        return f[:, :10]
 
     def forward(self, x01):
-        return x01.flatten(1)[:, :10].clamp_min(1e-12).log()
+        return self.classifier(self.features(x01))
+
+
+def score(fake, real, train, cfg=None, net=None):
+    net = net or StandIn()
+    return sample_quality(net, fake, reference_set(net, real, train), cfg or CFG, seed=0)
 
 
 def images(n, seed):
@@ -137,23 +146,21 @@ def test_class_shares_on_a_hand_made_matrix():
 
 
 def test_sample_quality_recognisable_and_min_class_share():
-    out = sample_quality(StandIn(), with_probs(hand_probs()), images(40, 1), images(60, 2), CFG, seed=0)
+    out = score(with_probs(hand_probs()), images(40, 1), images(60, 2))
     assert out["recognisable"] == pytest.approx(0.5)
     assert out["min_class_share"] == pytest.approx(0.05)
-    strict = sample_quality(StandIn(), with_probs(hand_probs()), images(40, 1), images(60, 2),
-                            dataclasses.replace(CFG, confidence=0.96), seed=0)
+    strict = score(with_probs(hand_probs()), images(40, 1), images(60, 2), dataclasses.replace(CFG, confidence=0.96))
     assert strict["recognisable"] == 0.0
 
 
 def test_sample_quality_keys_types_determinism_and_reference():
-    net, real, train, held = StandIn(), images(40, 1), images(60, 2), images(30, 3)
+    real, train, held = images(40, 1), images(60, 2), images(30, 3)
     fake = images(30, 4) * 0.5
-    out = sample_quality(net, fake, real, train, CFG, seed=0)
+    out = score(fake, real, train)
     assert tuple(out) == KEYS and all(type(v) is float for v in out.values())
-    assert out == sample_quality(net, fake, real, train, CFG, seed=0)
-    ref = reference_quality(net, real, held, train, CFG, seed=0)
+    assert out == score(fake, real, train)
+    ref = score(held, real, train)  # the `real` row: held-out real images scored like samples
     assert tuple(ref) == KEYS
-    assert ref == sample_quality(net, held, real, train, CFG, seed=0)
     assert ref["fd"] < out["fd"] and ref["kid"] < out["kid"]  # darkened fakes are worse than held-out reals
 
 
@@ -167,19 +174,24 @@ def test_nn_distance_is_the_pixel_distance_to_the_nearest_training_image():
     assert nn_distance(x, train) == pytest.approx((0.25 * 28 + 0.1 * 28) / 2)
 
 
-def test_nn_train_ratio_is_one_for_new_images_and_zero_for_copies():
-    net, real, train = StandIn(), images(40, 1), images(60, 2)
-    fresh = sample_quality(net, images(40, 3), real, train, CFG, seed=0)
-    copies = sample_quality(net, train[:40], real, train, CFG, seed=0)
-    assert 0.95 < fresh["nn_train_ratio"] < 1.05
+def test_nn_train_ratios_are_one_for_new_images_and_zero_for_copies_in_both_spaces():
+    real, train = images(40, 1), images(60, 2)
+    fresh, copies = score(images(40, 3), real, train), score(train[:40], real, train)
+    assert 0.95 < fresh["nn_train_ratio"] < 1.05 and 0.95 < fresh["nn_train_pixel_ratio"] < 1.05
     assert copies["nn_train_ratio"] < 1e-3 and copies["nn_train_distance"] < 1e-3
+    assert copies["nn_train_pixel_ratio"] < 1e-3 and copies["nn_train_pixel_distance"] < 1e-3
+
+
+def test_nn_distance_works_on_feature_rows_too():
+    train = torch.tensor([[0.0, 0.0], [3.0, 4.0]], dtype=torch.float64)
+    assert nn_distance(torch.tensor([[3.0, 4.0], [0.0, 1.0]]), train) == pytest.approx(0.5)
 
 
 def test_nan_images_raise_divergence_error():
     fake = images(30, 4)
     fake[3, 0, 5, 5] = float("nan")
     with pytest.raises(DivergenceError, match="fake_images"):
-        sample_quality(StandIn(), fake, images(40, 1), images(60, 2), CFG, seed=0)
+        score(fake, images(40, 1), images(60, 2))
 
 
 # --- latent probes -----------------------------------------------------------------------------------------------
@@ -226,3 +238,12 @@ def test_pixel_knn_accuracy():
     assert pixel_knn_accuracy(x[:40], labels[:40], x[40:], labels[40:], 3) == 1.0
     shuffled = labels[torch.randperm(80, generator=gen)]
     assert pixel_knn_accuracy(x[:40], shuffled[:40], x[40:], shuffled[40:], 3) < 0.8
+
+
+def test_reference_nearest_train_distance_uses_the_first_n_real_images():
+    net, real, train = StandIn(), images(40, 1), images(60, 2)
+    full, part = reference_set(net, real, train), reference_set(net, real, train, n_nearest=10)
+    everything = reference_set(net, real, train, n_nearest=1000)  # more than there are: all of them
+    assert (everything.nn_pixel, everything.nn_feature) == (full.nn_pixel, full.nn_feature)
+    assert part.nn_pixel == pytest.approx(nn_distance(real[:10], train))
+    assert torch.equal(part.feats, full.feats)  # FD, KID and PRDC still see every real image

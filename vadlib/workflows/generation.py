@@ -12,13 +12,14 @@ from ..core.models import decode_images
 from ..core.samplers import REGISTRY, Sampler, get_sampler
 from ..infra.config import Config
 from ..infra.runtime import generator
-from .quality import reference_quality, sample_quality
+from .quality import reference_set, sample_quality
 
 NOT_A_COPY = 0.9  # a sampler counts as a generator only if its samples lie this far from the training images
+# (mean nearest-train distance in the evaluator's feature space, relative to the real test images'; see quality.py)
 REFERENCE_ROWS = ("real", "reconstruction")
 
 
-def fit_samplers(trained, cfg: Config, variant: str) -> dict[str, Sampler]:
+def fit_samplers(trained, cfg: Config) -> dict[str, Sampler]:
     """Every registered sampler, fitted to the learned train parameter rows."""
     return {name: get_sampler(name).fit(trained.dist, trained.train_params, cfg.samplers, cfg.seed)
             for name in REGISTRY}
@@ -61,12 +62,13 @@ def sample_study(trained, evaluator, test_params: torch.Tensor, images: dict[str
     """
     q, seed = cfg.quality, cfg.seed
     test, train = images["test"], images["train"]
+    ref = reference_set(evaluator, test, train, q.n_samples)
     recon = decode_images(trained.decoder, trained.dist.mean(test_params))
     rows = {
-        "real": reference_quality(evaluator, test, images["held_out"][: q.n_samples], train, q, seed),
-        "reconstruction": sample_quality(evaluator, recon, test, train, q, seed),
+        "real": sample_quality(evaluator, images["held_out"][: q.n_samples], ref, q, seed),
+        "reconstruction": sample_quality(evaluator, recon, ref, q, seed),
     }
-    for name, sampler in fit_samplers(trained, cfg, variant).items():
+    for name, sampler in fit_samplers(trained, cfg).items():
         fake = draw_images(sampler, trained.decoder, q.n_samples, seed, f"{variant}/{name}")
-        rows[name] = sample_quality(evaluator, fake, test, train, q, seed)
+        rows[name] = sample_quality(evaluator, fake, ref, q, seed)
     return {"samples": rows, "best_sampler": best_sampler(rows, baseline_sampler(trained.dist))}

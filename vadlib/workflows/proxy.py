@@ -9,7 +9,7 @@ import time
 import torch
 
 from .checkpoint import load_decoder
-from ..infra.config import Config
+from ..infra.config import Config, FitConfig
 from ..core.distributions import get_distribution
 from .fit import fit_latents
 from .metrics import reconstruction_metrics
@@ -17,16 +17,17 @@ from ..core.models import decode_images
 from .train import train_variant
 
 
-def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
-                    device: torch.device) -> dict:
-    """course_loss of the learned train codes and of the fitted test codes; `seconds` covers train + fit."""
-    start = time.perf_counter()
-    result, _ = train_variant(cfg, variant, train_data, device, progress=False)
-    decoder = load_decoder(result, device)
+def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
+                  device: torch.device, fit: FitConfig | None = None) -> dict:
+    """Fit `test_images` against a trained model file's decoder (with `fit`, default cfg.fit) and score both splits.
+
+    Returns test/train course_loss, the fit's wall seconds and its per-epoch loss and seconds (for time-to-quality).
+    """
+    fit = fit or cfg.fit
+    decoder = load_decoder(model, device)
     vcfg = cfg.variant(variant)
-    params, _ = fit_latents(decoder, vcfg, cfg.fit, test_images, cfg.seed, f"fit/test/{variant}", progress=False,
-                            train_params=result["latents"])
-    seconds = time.perf_counter() - start
+    params, history = fit_latents(decoder, vcfg, fit, test_images, cfg.seed, f"fit/test/{variant}", progress=False,
+                                  train_params=model["latents"])
     dist = get_distribution(vcfg.distribution)
 
     def score(images, codes):
@@ -34,4 +35,16 @@ def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: to
         return reconstruction_metrics(images, recon, cfg.evaluate.batch_size)["course_loss"]
 
     return {"test_course_loss": score(test_images, params),
-            "train_course_loss": score(train_data["images"], result["latents"]), "seconds": seconds}
+            "train_course_loss": score(train_data["images"], model["latents"]),
+            "fit_seconds": sum(history["seconds"]), "fit_loss_curve": history["loss"],
+            "fit_seconds_curve": history["seconds"]}
+
+
+def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
+                    device: torch.device) -> dict:
+    """course_loss of the learned train codes and of the fitted test codes; `seconds` covers train + fit."""
+    start = time.perf_counter()
+    model, _ = train_variant(cfg, variant, train_data, device, progress=False)
+    scores = fit_and_score(model, cfg, variant, train_data, test_images, device)
+    return {"test_course_loss": scores["test_course_loss"], "train_course_loss": scores["train_course_loss"],
+            "seconds": time.perf_counter() - start}

@@ -1,11 +1,16 @@
 """Sample quality measured in the evaluator's feature space, with maintained metric implementations.
 
-Features and class probabilities are computed once per image set (on the evaluator's device, in chunks) and then
-handed to torchmetrics' FID/KID through an identity "feature extractor": torchmetrics passes whatever `update`
-receives straight to a custom module (its `normalize` flag only matters for Inception), so feeding it precomputed
-float64 features gives the same numbers as wrapping `net.features`, without running the net three times (FID, KID,
-PRDC). `prdc` supplies precision/recall/density/coverage (Naeem et al., 2020). A memorisation check compares
-each sample's nearest training image with the same distance for real test images.
+Features and class probabilities are computed once per image set (`evaluator.embed`, on the evaluator's device, in
+chunks) and then handed to torchmetrics' FID/KID through an identity "feature extractor": torchmetrics passes
+whatever `update` receives straight to a custom module (its `normalize` flag only matters for Inception), so feeding
+it precomputed float64 features gives the same numbers as wrapping `net.features`, without running the net three
+times (FID, KID, PRDC). `prdc` supplies precision/recall/density/coverage (Naeem et al., 2020).
+
+The memorisation check compares each sample's distance to its nearest training image with the same distance for
+the real test images. It is gated in the evaluator's feature space, where every other score lives: in pixel space
+blur reads as closeness (a blurry image is near every training image), which marks even the decoded *test*
+reconstructions as 0.85x "copies"; the pixel ratio is still reported beside it. The test and training sides are
+computed once per variant (`Reference`) and reused for every sampler.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import contextlib
 import io
 import math
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +29,7 @@ from ..infra.runtime import derive_seed
 CHUNK = 512
 KID_SUBSETS = 50  # subsets of size min(1000, n) drawn when the sets are larger than one subset
 KEYS = ("fd", "kid", "precision", "recall", "density", "coverage", "recognisable", "min_class_share",
-        "nn_train_distance", "nn_train_ratio")
+        "nn_train_distance", "nn_train_ratio", "nn_train_pixel_distance", "nn_train_pixel_ratio")
 
 
 class _Precomputed(nn.Module):
@@ -35,21 +41,6 @@ class _Precomputed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.double()
-
-
-@torch.no_grad()
-def _embed(net, images01: Tensor) -> tuple[Tensor, Tensor]:
-    """(features, probabilities) as CPU float64, computed on the net's device in chunks."""
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    feats, probs = [], []
-    for x in images01.split(CHUNK):
-        x = x.to(device, torch.float32)
-        feats.append(net.features(x).double().cpu())
-        probs.append(torch.softmax(net(x).double(), dim=1).cpu())
-    net.train(was_training)
-    return torch.cat(feats), torch.cat(probs)
 
 
 def frechet_distance(real_feats: Tensor, fake_feats: Tensor) -> float:
@@ -103,11 +94,12 @@ def class_shares(probs: Tensor) -> list[float]:
     return (counts.double() / probs.shape[0]).tolist()
 
 
-def nn_distance(images01: Tensor, train01: Tensor) -> float:
-    """Mean over images of the Euclidean pixel distance ([0, 1] scale) to the nearest training image."""
-    train = train01.reshape(train01.shape[0], -1).double()
-    nearest = [torch.cdist(x.reshape(x.shape[0], -1).double(), train).min(dim=1).values
-               for x in images01.split(CHUNK)]
+def nn_distance(x: Tensor, train: Tensor) -> float:
+    """Mean over rows of x of the Euclidean distance to the nearest row of train (images are flattened; pixels on
+    the [0, 1] scale or evaluator features alike)."""
+    train = train.reshape(train.shape[0], -1).double()
+    nearest = [torch.cdist(chunk.reshape(chunk.shape[0], -1).double(), train).min(dim=1).values
+               for chunk in x.split(CHUNK)]
     return float(torch.cat(nearest).mean())
 
 
@@ -117,30 +109,64 @@ def _check_finite(what: str, **tensors: Tensor) -> None:
         raise DivergenceError(f"{what}: {', '.join(bad)} contain NaN or infinite values")
 
 
-def sample_quality(net, fake01: Tensor, real01: Tensor, train01: Tensor, cfg, seed: int) -> dict:
-    """Generated images fake01 vs the test images real01 (cfg: a QualityConfig); keys are always KEYS."""
-    _check_finite("sample quality inputs", fake_images=fake01, real_images=real01, train_images=train01)
-    real_feats, _ = _embed(net, real01)
+def _embed(net, images01: Tensor) -> tuple[Tensor, Tensor]:
+    from .evaluator import embed
+
+    feats, probs = embed(net, images01)
+    _check_finite("evaluator outputs", features=feats, probabilities=probs)
+    return feats.double(), probs.double()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What every sample set is scored against, computed once: the real test images' evaluator features, and the
+    training images (pixels and features) with the real images' own nearest-train distances."""
+
+    feats: Tensor
+    train_pixels: Tensor
+    train_feats: Tensor
+    nn_feature: float
+    nn_pixel: float
+
+
+def reference_set(net, real01: Tensor, train01: Tensor, n_nearest: int | None = None) -> Reference:
+    """real01: the test images; train01: the images the variant trained on (both float in [0, 1]).
+
+    The real images' mean nearest-train distance is taken over the first `n_nearest` of them (all when None): as
+    many as the sample sets it is compared with, which keeps the pixel search (N_test x N_train x 784) affordable
+    at full scale and changes nothing at the default 1000/1000.
+    """
+    _check_finite("sample quality inputs", real_images=real01, train_images=train01)
+    feats, _ = _embed(net, real01)
+    train_feats, _ = _embed(net, train01)
+    n = len(real01) if n_nearest is None else min(n_nearest, len(real01))
+    return Reference(feats, train01, train_feats, nn_distance(feats[:n], train_feats),
+                     nn_distance(real01[:n], train01))
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
+def sample_quality(net, fake01: Tensor, ref: Reference, cfg, seed: int) -> dict:
+    """Generated (or held-out real) images fake01 scored against `ref` (cfg: a QualityConfig); keys are KEYS."""
+    _check_finite("sample quality inputs", fake_images=fake01)
     fake_feats, fake_probs = _embed(net, fake01)
-    _check_finite("evaluator outputs", real_features=real_feats, fake_features=fake_feats, fake_probs=fake_probs)
-    nn_fake, nn_real = nn_distance(fake01, train01), nn_distance(real01, train01)
+    nn_feat, nn_pix = nn_distance(fake_feats, ref.train_feats), nn_distance(fake01, ref.train_pixels)
     out = {
-        "fd": frechet_distance(real_feats, fake_feats),
-        "kid": kernel_distance(real_feats, fake_feats, seed),
-        **prdc_metrics(real_feats, fake_feats, cfg.nearest_k),
+        "fd": frechet_distance(ref.feats, fake_feats),
+        "kid": kernel_distance(ref.feats, fake_feats, seed),
+        **prdc_metrics(ref.feats, fake_feats, cfg.nearest_k),
         "recognisable": float((fake_probs.max(dim=1).values >= cfg.confidence).double().mean()),
         "min_class_share": min(class_shares(fake_probs)),
-        "nn_train_distance": nn_fake,
-        "nn_train_ratio": nn_fake / nn_real if nn_real > 0 else math.nan,
+        "nn_train_distance": nn_feat,
+        "nn_train_ratio": _ratio(nn_feat, ref.nn_feature),
+        "nn_train_pixel_distance": nn_pix,
+        "nn_train_pixel_ratio": _ratio(nn_pix, ref.nn_pixel),
     }
     out = {key: out[key] for key in KEYS}
     bad = [key for key, value in out.items() if math.isnan(value)]
     if bad:
-        hint = " (the real images are copies of training images)" if nn_real == 0 else ""
+        hint = " (the real images are copies of training images)" if min(ref.nn_feature, ref.nn_pixel) <= 0 else ""
         raise DivergenceError(f"sample quality: {', '.join(bad)} came out NaN{hint}")
     return out
-
-
-def reference_quality(net, real01: Tensor, held_out01: Tensor, train01: Tensor, cfg, seed: int) -> dict:
-    """The floor: held-out real images scored as if they were samples (same keys as sample_quality)."""
-    return sample_quality(net, held_out01, real01, train01, cfg, seed)

@@ -85,7 +85,7 @@ def render_figures(trained, test_params: torch.Tensor, test_data: dict, cfg: Con
             f"{variant}: test image A, {r.interp_steps} evenly spaced decodes from z_A to z_B, test image B",
             [f"{names[test_data['labels'][a]]} -> {names[test_data['labels'][b]]}" for a, b in pairs]),
     }
-    for name, sampler in fit_samplers(trained, cfg, variant).items():
+    for name, sampler in fit_samplers(trained, cfg).items():
         images = draw_images(sampler, decoder, r.n_samples, cfg.seed, f"{variant}/{name}/grid")
         figures[f"samples/{name}"] = image_grid(
             sample_grid(images, r.n_images), f"{variant}: {name} sampler, {SAMPLER_TITLES.get(name, name)}")
