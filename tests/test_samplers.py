@@ -154,3 +154,18 @@ def test_posterior_replays_ad_codes_and_covers_many_rows():
     matches = (z[:, None] == codes[None]).all(-1)
     assert matches.sum(1).eq(1).all()
     assert matches.any(0).sum() > 20
+
+
+def test_gmm_beyond_max_codes_fits_a_seeded_subsample_and_below_it_uses_every_code():
+    codes, ad = two_clusters(n=400), get_distribution("ad")
+
+    def fit(max_codes):
+        sampler = get_sampler("gmm")
+        sampler.max_codes = max_codes
+        return sampler.fit(ad, codes, cfg(gmm_components=2), 0)
+
+    capped, again = fit(100), fit(100)
+    assert torch.equal(capped.centres, again.centres)  # the subsample is a function of the seed
+    assert ((capped.centres[:, 0].abs() - 10).abs() < 0.5).all()  # still finds both clusters
+    full, default = fit(400), get_sampler("gmm").fit(ad, codes, cfg(gmm_components=2), 0)  # default: 10,000
+    assert torch.equal(full.centres, default.centres) and not torch.equal(full.centres, capped.centres)

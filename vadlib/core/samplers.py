@@ -16,6 +16,7 @@ from .distributions import LatentDistribution
 
 REGISTRY: dict[str, type["Sampler"]] = {}
 RIDGE = 1e-5  # added to fitted covariances: keeps Cholesky alive for collapsed or too few codes
+GMM_MAX_CODES = 10_000  # the GMM is fitted to a seeded subsample beyond this many codes (EM cost grows with N)
 
 
 def register(cls):
@@ -93,12 +94,16 @@ class GMM(Sampler):
     """Ex-post density estimation (RAE): a Gaussian mixture on the code means, optionally in top-k PCA space.
 
     sklearn only fits; sampling is done here with the torch generator (component, then Gaussian noise), so draws are
-    reproducible and the temperature scales each component's spread around its own mean. With PCA, the dropped
+    reproducible and the temperature scales each component's spread around its own mean. Beyond
+    GMM_MAX_CODES codes (full scale: 55k codes x 100 components is minutes of EM per fit) the mixture is fitted
+    to a seeded subsample, which still gives every component ~100 codes. With PCA, the dropped
     directions are filled with their mean (plain PCA reconstruction): they are the lowest-variance ones, and
     modelling them would need a covariance estimated in exactly the space PCA was asked to leave out.
     """
 
     name = "gmm"
+
+    max_codes = GMM_MAX_CODES
 
     def fit(self, dist, params, cfg, seed):
         from sklearn.decomposition import PCA
@@ -106,6 +111,10 @@ class GMM(Sampler):
 
         super().fit(dist, params, cfg, seed)
         codes = _means(dist, params)
+        if codes.shape[0] > self.max_codes:
+            pick = torch.randperm(codes.shape[0], generator=torch.Generator().manual_seed(
+                derive_seed(seed, "samplers/gmm/subsample")))[: self.max_codes]
+            codes = codes[pick.sort().values]
         state = derive_seed(seed, "samplers/gmm") % 2**32
         k = min(cfg.gmm_pca_dim, *codes.shape) if cfg.gmm_pca_dim > 0 else self.dim
         self.basis = None
