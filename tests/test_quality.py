@@ -240,10 +240,11 @@ def test_pixel_knn_accuracy():
     assert pixel_knn_accuracy(x[:40], shuffled[:40], x[40:], shuffled[40:], 3) < 0.8
 
 
-def test_reference_nearest_train_distance_uses_the_first_n_real_images():
+def test_reference_knn_scores_use_the_first_n_real_images():
     net, real, train = StandIn(), images(40, 1), images(60, 2)
-    full, part = reference_set(net, real, train), reference_set(net, real, train, n_nearest=10)
-    everything = reference_set(net, real, train, n_nearest=1000)  # more than there are: all of them
+    full, part = reference_set(net, real, train), reference_set(net, real, train, n_real=10)
+    everything = reference_set(net, real, train, n_real=1000)  # more than there are: all of them
     assert (everything.nn_pixel, everything.nn_feature) == (full.nn_pixel, full.nn_feature)
     assert part.nn_pixel == pytest.approx(nn_distance(real[:10], train))
-    assert torch.equal(part.feats, full.feats)  # FD, KID and PRDC still see every real image
+    assert torch.equal(part.feats, full.feats)  # FD and KID still see every real image
+    assert torch.equal(part.knn_feats, full.feats[:10]) and torch.equal(full.knn_feats, full.feats)

@@ -123,24 +123,26 @@ class Reference:
     training images (pixels and features) with the real images' own nearest-train distances."""
 
     feats: Tensor
+    knn_feats: Tensor  # the real features the k-NN based scores (PRDC) compare with
     train_pixels: Tensor
     train_feats: Tensor
     nn_feature: float
     nn_pixel: float
 
 
-def reference_set(net, real01: Tensor, train01: Tensor, n_nearest: int | None = None) -> Reference:
+def reference_set(net, real01: Tensor, train01: Tensor, n_real: int | None = None) -> Reference:
     """real01: the test images; train01: the images the variant trained on (both float in [0, 1]).
 
-    The real images' mean nearest-train distance is taken over the first `n_nearest` of them (all when None): as
-    many as the sample sets it is compared with, which keeps the pixel search (N_test x N_train x 784) affordable
-    at full scale and changes nothing at the default 1000/1000.
+    The k-NN based scores (PRDC, the real images' own nearest-train distance) use the first `n_real` real images
+    (all when None): as many as the sample sets they are compared with, which keeps the pairwise searches
+    (N_test x N_train x 784 pixels, N_test^2 features) affordable at full scale and changes nothing at the default
+    1000/1000. FD and KID use every real image.
     """
     _check_finite("sample quality inputs", real_images=real01, train_images=train01)
     feats, _ = _embed(net, real01)
     train_feats, _ = _embed(net, train01)
-    n = len(real01) if n_nearest is None else min(n_nearest, len(real01))
-    return Reference(feats, train01, train_feats, nn_distance(feats[:n], train_feats),
+    n = len(real01) if n_real is None else min(n_real, len(real01))
+    return Reference(feats, feats[:n], train01, train_feats, nn_distance(feats[:n], train_feats),
                      nn_distance(real01[:n], train01))
 
 
@@ -156,7 +158,7 @@ def sample_quality(net, fake01: Tensor, ref: Reference, cfg, seed: int) -> dict:
     out = {
         "fd": frechet_distance(ref.feats, fake_feats),
         "kid": kernel_distance(ref.feats, fake_feats, seed),
-        **prdc_metrics(ref.feats, fake_feats, cfg.nearest_k),
+        **prdc_metrics(ref.knn_feats, fake_feats, cfg.nearest_k),
         "recognisable": float((fake_probs.max(dim=1).values >= cfg.confidence).double().mean()),
         "min_class_share": min(class_shares(fake_probs)),
         "nn_train_distance": nn_feat,
