@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check (issue 15), as one script a GPU session runs as it is, in about 10 minutes:
 #   1. the `cuda`-marked tests;  2. the benchmark on the device at batch 64 and at the large-N batch (ours vs the
-#   compute bound measured the same way);  3. one full-scale variant (60k/10k) train + fit, end to end, timed.
+#   compute bound measured the same way), and the tf32 / bf16 options' speed and quality;  3. one full-scale
+#   variant (60k/10k) train + fit, end to end, timed.
 # Every figure lands in $OUT/gpu_check.txt (plus the benchmark JSONs). Runs in a scratch folder: the checkout's
 # own pipeline outputs are never touched.
 #   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> bash benchmarks/gpu_check.sh            # on the GPU machine
@@ -44,6 +45,20 @@ r = json.load(open(sys.argv[1]))
 print(f"batch {sys.argv[2]}, N={r['n']}: train {r['train']['ours_images_per_s']} images/s (bound {r['bound']['bound_images_per_s']}, "
       f"{r['bound']['ours_fraction']} of it), fit {r['fit']['ours_images_per_s']} images/s, device {r['machine']['device']}")
 PY
+done
+
+note "## 2b. precision options at the large batch (our training and fitting images/s), and their quality"
+for P in tf32 bf16; do
+  N=$BENCH_N
+  "$PY" "$REPO/benchmarks/bench.py" "${BENCH[@]}" --n "$N" --batch-size "$LARGE_BATCH" --precision "$P" \
+    --data-root "$VADLIB_DATA_ROOT" --out "$OUT/bench_b${LARGE_BATCH}_$P.json" > /dev/null
+  "$PY" -c "import json, sys; r = json.load(open(sys.argv[1])); print(f\"precision {r['precision']}, batch $LARGE_BATCH: train {r['train']['ours_images_per_s']} images/s, fit {r['fit']['ours_images_per_s']} images/s\")" \
+    "$OUT/bench_b${LARGE_BATCH}_$P.json" | tee -a "$REPORT"
+done
+QUALITY=(); (( DRY )) && QUALITY=(train.epochs=2 fit.epochs=2 data.n_train=64 data.verify_md5=false)
+for P in float32 tf32 bf16; do  # the default 1000/1000 recipe for one variant: does the option cost quality?
+  (cd "$REPO" && "$PY" scripts/tune_one.py normal --n-test "$( (( DRY )) && echo 32 || echo 1000)" \
+     precision=$P data.download=false "${QUALITY[@]}") | tail -1 | tee -a "$REPORT"
 done
 
 note "## 3. full scale: one variant, n_train=$N_TRAIN n_test=$N_TEST, train + fit"

@@ -16,7 +16,7 @@ import yaml
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params, parse_params
 from vadlib.infra.data import load_split, select_subset
-from vadlib.infra.runtime import resolve_device
+from vadlib.infra.runtime import resolve_device, set_precision
 from vadlib.workflows.proxy import train_fit_score
 
 
@@ -41,8 +41,9 @@ def main() -> None:
         override(raw, s)
     cfg = parse_params(raw)
     load_params(args.params)  # the file itself must be valid too
+    set_precision(cfg.precision)
     root = cfg.data.resolved_root
-    (x, y), (xt, _) = load_split(root, "train"), load_split(root, "test")
+    (x, y), (xt, _) = (load_split(root, split, cfg.data.verify_md5) for split in ("train", "test"))
     idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
     data = {"images": x[idx], "labels": y[idx], "indices": idx}
     scores = train_fit_score(cfg, args.variant, data, xt[:args.n_test], resolve_device(cfg.device))

@@ -1,17 +1,20 @@
 """Stage `evaluate@<variant>`: reconstruction, latent and sample quality -> metrics/variants/<variant>.json."""
+import time
+
 from vadlib.infra import paths
 from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
 
 
 def main() -> None:
+    start = time.perf_counter()
     args = stage_parser(__doc__, variant=True).parse_args()
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.io import write_json
-    from vadlib.infra.runtime import resolve_device
+    from vadlib.infra.runtime import describe, resolve_device
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.evaluate import evaluate_variant
     from vadlib.workflows.evaluator import held_out_images, load_evaluator
@@ -23,6 +26,8 @@ def main() -> None:
     metrics = evaluate_variant(trained, load_fitted(paths.fitted(args.variant)), load_prepared(paths.TRAIN_DATA),
                                load_prepared(paths.TEST_DATA), held_out, evaluator, cfg, args.variant)
     write_json(paths.metrics(args.variant), metrics)
+    write_json(paths.seconds("evaluate", args.variant),
+               {"evaluate_seconds": round(time.perf_counter() - start, 2), "device": describe(device)})
     best = metrics["best_sampler"]
     print(f"evaluate/{args.variant}: course_loss train {metrics['train']['course_loss']:.4f}, "
           f"test {metrics['test']['course_loss']:.4f}; best sampler {best['name']} "

@@ -10,9 +10,10 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.io import save_tensors, write_json
-    from vadlib.infra.runtime import resolve_device
+    from vadlib.infra.runtime import resolve_device, set_precision
     from vadlib.workflows.evaluator import train_evaluator
 
+    set_precision(cfg.precision)
     model, metrics, timing = train_evaluator(cfg.evaluator, load_prepared(paths.POOL_DATA),
                                              load_prepared(paths.FULL_TEST_DATA), cfg.seed, resolve_device(cfg.device))
     save_tensors(paths.EVALUATOR, model)

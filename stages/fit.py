@@ -11,11 +11,12 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.io import save_tensors, write_csv, write_json
-    from vadlib.infra.runtime import describe, resolve_device
+    from vadlib.infra.runtime import describe, resolve_device, set_precision
     from vadlib.workflows.checkpoint import load_trained
     from vadlib.workflows.fit import fit_splits
 
     device = resolve_device(cfg.device)
+    set_precision(cfg.precision)
     trained = load_trained(paths.model(args.variant), device)
     splits = {"test": load_prepared(paths.TEST_DATA)}
     if cfg.fit.refit_train:

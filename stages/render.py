@@ -1,25 +1,32 @@
 """Stage `render@<variant>`: reconstruction, random-sample and interpolation grids (PNG)."""
+import time
+
 from vadlib.infra import paths
 from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
 
 
 def main() -> None:
+    start = time.perf_counter()
     args = stage_parser(__doc__, variant=True).parse_args()
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.figures import save_figure
-    from vadlib.infra.runtime import resolve_device
+    from vadlib.infra.io import write_json
+    from vadlib.infra.runtime import describe, resolve_device
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.render import render_figures
 
-    trained = load_trained(paths.model(args.variant), resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    trained = load_trained(paths.model(args.variant), device)
     figures = render_figures(trained, load_fitted(paths.fitted(args.variant))["test"], load_prepared(paths.TEST_DATA),
                              cfg, args.variant)
     for name, figure in figures.items():
         save_figure(figure, paths.grid_png(args.variant, name))
+    write_json(paths.seconds("render", args.variant),
+               {"render_seconds": round(time.perf_counter() - start, 2), "device": describe(device)})
     print(f"render/{args.variant}: wrote {', '.join(str(paths.grid_png(args.variant, n)) for n in figures)}")
 
 

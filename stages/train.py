@@ -15,9 +15,10 @@ def main() -> None:
     from vadlib.infra.data import load_prepared
     from vadlib.infra.distributed import SINGLE, close_world, init_world, launched
     from vadlib.infra.io import history_rows, save_tensors, write_csv, write_json
-    from vadlib.infra.runtime import resolve_device
+    from vadlib.infra.runtime import resolve_device, set_precision
     from vadlib.workflows.train import finish, train_variant
 
+    set_precision(cfg.precision)
     world, device = init_world(cfg.device) if launched() else (SINGLE, resolve_device(cfg.device))
     try:
         model, timing = train_variant(cfg, args.variant, load_prepared(paths.TRAIN_DATA), device,

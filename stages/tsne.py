@@ -1,17 +1,20 @@
 """Stage `tsne@<variant>`: 2-D t-SNE of train and test latent means -> CSVs (DVC scatter) and a PNG."""
+import time
+
 from vadlib.infra import paths
 from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
 
 
 def main() -> None:
+    start = time.perf_counter()
     args = stage_parser(__doc__, variant=True).parse_args()
     cfg = load_params(args.params)
     cfg.variant(args.variant)
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.figures import save_figure
-    from vadlib.infra.io import write_csv
+    from vadlib.infra.io import write_csv, write_json
     from vadlib.infra.runtime import resolve_device
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.tsne import embed_splits
@@ -23,6 +26,8 @@ def main() -> None:
     for split, rows in tables.items():
         write_csv(paths.tsne_csv(args.variant, split), ["x", "y", "class"], rows)
     save_figure(figure, paths.tsne_png(args.variant))
+    write_json(paths.seconds("tsne", args.variant),
+               {"tsne_seconds": round(time.perf_counter() - start, 2), "device": "cpu (scikit-learn)"})
     print(f"tsne/{args.variant}: wrote {paths.tsne_png(args.variant)}")
 
 

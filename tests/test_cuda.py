@@ -23,7 +23,8 @@ TOLERANCE = 0.05
 
 
 def _train_fit_score(device, variant):
-    cfg = tiny_config(train={"epochs": 60, "batch_size": 10, "lr_latent": 0.05}, fit={"epochs": 60, "lr": 0.05})
+    cfg = tiny_config(train={"epochs": 60, "batch_size": 10, "lr_latent": 0.05},
+                      fit={"epochs": 60, "lr": 0.05, "init": "random"})
     data, new = tiny_data(20), tiny_data(10, seed=3)
     model, _ = train_variant(cfg, variant, data, device, progress=False)
     decoder = load_decoder(model, device)
@@ -51,7 +52,8 @@ def test_checkpoint_written_on_cuda_loads_on_cpu(tmp_path):
 
 def _host_syncs(epochs: int, data, decoder) -> int:
     """Synchronising CUDA calls made by one training run and one fit of `epochs` epochs each."""
-    cfg = tiny_config(train={"epochs": epochs, "batch_size": 2}, fit={"epochs": epochs, "batch_size": 2})
+    cfg = tiny_config(train={"epochs": epochs, "batch_size": 2},
+                      fit={"epochs": epochs, "batch_size": 2, "init": "random"})
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -69,3 +71,25 @@ def test_training_and_fitting_sync_with_the_host_per_epoch_not_per_step():
     decoder = load_decoder(model, CUDA)
     per_epoch = (_host_syncs(6, data, decoder) - _host_syncs(2, data, decoder)) / 4  # setup syncs cancel
     assert per_epoch <= 6, per_epoch  # the epoch's loss check and log, in two loops; per-step syncs would be 20+
+
+
+def test_evaluator_training_syncs_with_the_host_per_epoch_not_per_step():
+    from vadlib.infra.config import EvaluatorConfig
+    from vadlib.workflows.evaluator import train_evaluator
+
+    pool, test_full = tiny_data(120, seed=1), tiny_data(20, seed=2)
+
+    def syncs(epochs: int) -> int:
+        cfg = EvaluatorConfig(epochs=epochs, batch_size=10, n_val=20)  # 10 steps per epoch
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                train_evaluator(cfg, pool, test_full, 0, CUDA, progress=False)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    syncs(1)  # lazy CUDA init
+    per_epoch = (syncs(6) - syncs(2)) / 4
+    assert per_epoch <= 4, per_epoch  # the finite check, the epoch loss and the validation accuracy; not 10+

@@ -104,6 +104,21 @@ def test_prepare_writes_outputs(work):
     assert not list(work.rglob("*.tmp"))
 
 
+@pytest.mark.parametrize("pool", ["unused", "all"])
+def test_prepare_writes_the_evaluator_pool(work, pool):
+    """unused: exactly the train images no variant trains on; all: the whole train split (full-scale runs)."""
+    metrics = prepare(cfg(evaluator_pool=pool), seed=0)
+    train = load_prepared(OUT / "train.pt")
+    reference = load_prepared("data/reference/pool.pt")
+    taken = set(train["indices"].tolist())
+    if pool == "unused":
+        assert set(reference["indices"].tolist()) == set(range(200)) - taken
+    else:
+        assert torch.equal(reference["indices"], torch.arange(200))
+    assert metrics["n_reference_pool"] == len(reference["indices"]) and metrics["evaluator_pool"] == pool
+    assert load_prepared("data/reference/test_full.pt")["labels"].shape == (100,)
+
+
 def test_env_var_overrides_root(work, monkeypatch):
     monkeypatch.setenv(DATA_ROOT_ENV, str(work / "fm"))
     assert prepare(cfg(root="elsewhere"), seed=0)["n_train"] == 50

@@ -20,7 +20,8 @@ def test_gpu_check_dry_run_writes_every_section(tmp_path):
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = (out / "gpu_check.txt").read_text()
-    for expected in ("dry_run=1", "## 1. cuda tests", "batch 64, N=", "batch 512, N=",
+    for expected in ("dry_run=1", "## 1. cuda tests", "batch 64, N=", "batch 512, N=", "precision tf32, batch 512",
+                     "precision bf16, batch 512", '"settings": ["precision=bf16"',
                      "full-scale normal: train course_loss", "full-scale seconds: prepare", "done"):
         assert expected in report, report
     assert (out / "bench_b64.json").exists() and (out / "bench_b512.json").exists()

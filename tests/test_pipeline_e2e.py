@@ -79,12 +79,13 @@ def test_every_stage_runs_and_every_output_parses(project):
     assert (repo / "plots/images/comparison.png").exists()
     report = (repo / "reports/report.md").read_text()
     assert all(f"## {i}." in report for i in (1, 2, 3, 4)) and "0.1186" in report
+    assert "Test images are encoded without an encoder" in report
     assert all(f"../plots/images/{v}/samples/gmm.png" in report for v in VARIANTS)
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["n_train"] == 40 and sum(data["train_per_class"].values()) == 40
     shown = _run(["dvc", "metrics", "show"], repo, env)
     assert all(f"metrics/variants/{v}.json" in shown for v in VARIANTS)
-    for stage in ("train", "fit"):
+    for stage in ("train", "fit", "evaluate", "tsne", "render"):
         timing = json.loads((repo / f"metrics/seconds/{stage}/ad.json").read_text())
         assert timing[f"{stage}_seconds"] > 0 and timing["device"].startswith("cpu")
 

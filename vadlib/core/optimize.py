@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from .distributions import LatentDistribution
 from ..infra.distributed import SINGLE, World, all_sum
-from ..infra.errors import DivergenceError
+from ..infra.errors import raise_if_diverged
+from ..infra.runtime import autocast
 from .models import Decoder
 from .objective import per_image_loss
 
@@ -83,7 +84,8 @@ class Loop:
             perm = torch.randperm(n, generator=self.perm_generator).to(device)
             stats = []
             for idx in self.batches(perm):
-                loss, rec, kl = per_image_loss(net, self.dist, self.table(idx), self.images[idx], self.beta)
+                with autocast(device):  # bf16 only with `precision: bf16`
+                    loss, rec, kl = per_image_loss(net, self.dist, self.table(idx), self.images[idx], self.beta)
                 for opt in self.optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -107,17 +109,12 @@ class Loop:
         return self.history
 
     def _check_finite(self, step_losses: Tensor) -> None:
-        finite = torch.isfinite(step_losses)
-        if bool(finite.all()):
-            return
-        bad = int((~finite).nonzero()[0])
-        if bad > 0:
-            last = f"last finite loss {step_losses[bad - 1].item() / self.batch_size:.4g} at step {bad}"
-        elif self.history["loss"]:
-            last = f"last finite epoch loss {self.history['loss'][-1]:.4g}"
-        else:
-            last = "no finite loss yet"
-        raise DivergenceError(
-            f"{self.label}: loss became {step_losses[bad].item()} at epoch {self.epoch + 1}, step {bad + 1} ({last}); "
-            "nothing was written. Lower the learning rates (train.lr_decoder, train.lr_latent, fit.lr) or beta."
-        )
+        def last(bad: int) -> str:
+            if bad > 0:
+                return f"last finite loss {step_losses[bad - 1].item() / self.batch_size:.4g} at step {bad}"
+            return f"last finite epoch loss {self.history['loss'][-1]:.4g}" if self.history["loss"] else \
+                "no finite loss yet"
+
+        raise_if_diverged(step_losses, self.label, self.epoch + 1, last,
+                          "Lower the learning rates (train.lr_decoder, train.lr_latent, fit.lr) or beta.")
+

@@ -40,6 +40,9 @@ class DataConfig:
     n_train: int = _num(1000, 1, 60000)
     n_test: int = _num(1000, 1, 10000)
     subset: str = _choice("first", "first", "stratified")
+    # the evaluator's pool: unused (train-split images no variant trains on) | all (the whole train split, for an
+    # n_train near 60000 where none are unused; the instrument has then seen the models' images, as Inception has)
+    evaluator_pool: str = _choice("unused", "unused", "all")
 
     @property
     def resolved_root(self) -> Path:
@@ -67,10 +70,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class FitConfig:
-    init: str = _choice("random", "random", "nearest")
-    epochs: int = _num(150, 1, 100000)
+    init: str = _choice("nearest", "random", "nearest")
+    epochs: int = _num(100, 1, 100000)
     batch_size: int = _num(128, 1, 65536)
-    lr: float = _num(1.0, 0.0, 100.0, lo_open=True)
+    lr: float = _num(0.2, 0.0, 100.0, lo_open=True)
     schedule: str = _choice("cosine", "constant", "cosine")
     refit_train: bool = True
 
@@ -136,6 +139,7 @@ class VariantConfig:
 class Config:
     seed: int = _num(0, 0, 2**31 - 1)
     device: str = "auto"
+    precision: str = _choice("float32", "float32", "tf32", "bf16")  # the training loops' arithmetic (infra/runtime.py)
     compare: str = "normal"  # the variant the `select` stage mirrors to metrics/selected.json (see README)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

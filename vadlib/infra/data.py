@@ -244,7 +244,8 @@ def prepare(
     """Load, validate and subset both splits, and only then write train.pt, test.pt and the metrics.
 
     `reference_dir` also gets the images the evaluator network may learn from: `pool.pt`, the train split minus the
-    models' training images, and `test_full.pt`, the whole test split (for the evaluator's accuracy).
+    models' training images (or all of it with `data.evaluator_pool: all`), and `test_full.pt`, the whole test split
+    (for the evaluator's accuracy).
     """
     root = ensure_files(cfg.resolved_root, cfg.download)
     outputs, reference = {}, {}
@@ -258,7 +259,7 @@ def prepare(
         outputs[split] = _payload(images, labels, idx)
         if split == "train":
             unused = torch.ones(len(labels), dtype=torch.bool)
-            unused[idx] = False
+            unused[idx] = cfg.evaluator_pool == "all"
             reference["pool"] = _payload(images, labels, unused.nonzero().squeeze(1))
         else:
             reference["test_full"] = _payload(images, labels, torch.arange(len(labels)))
@@ -269,6 +270,7 @@ def prepare(
         "train_per_class": per_class(outputs["train"]["labels"]),
         "test_per_class": per_class(outputs["test"]["labels"]),
         "n_reference_pool": len(reference["pool"]["labels"]),
+        "evaluator_pool": cfg.evaluator_pool,
     }
     for split, payload in outputs.items():
         save_tensors(Path(out_dir) / f"{split}.pt", payload)

@@ -116,8 +116,3 @@ def gather_rows(local: torch.Tensor, world: World) -> torch.Tensor | None:
     parts = [None] * world.size if world.is_main else None
     dist.gather_object(local, parts, dst=0)
     return torch.cat(parts) if world.is_main else None
-
-
-def barrier(world: World) -> None:
-    if world.active:
-        dist.barrier()

@@ -1,11 +1,22 @@
-"""Where and how reproducibly things run: the compute device, and random streams derived from the one seed."""
+"""Where and how reproducibly things run: the compute device, its arithmetic, and random streams from the one seed.
+
+Importing this module makes CUDA float32 strict: cuDNN's TF32 convolutions (on by default in PyTorch) are switched
+off like TF32 matmuls already are, so a GPU run computes what the CPU computes up to rounding. `set_precision` is
+the one place that opts a training loop into TF32 or bf16 autocast (the `precision` param).
+"""
 from __future__ import annotations
 
+import contextlib
 import zlib
 
 import torch
 
 from .errors import ConfigError
+
+PRECISIONS = ("float32", "tf32", "bf16")
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+_autocast_dtype: torch.dtype | None = None
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -15,6 +26,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: got {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
     return torch.device(name)
+
+
+def set_precision(name: str) -> None:
+    """float32 (strict, the default) | tf32 (TF32 matmuls and convolutions on Ampere+ GPUs; no effect on CPUs) |
+    bf16 (autocast of the training loops' forward passes to bfloat16; on CPUs 10-30x slower, meant for GPUs)."""
+    global _autocast_dtype
+    if name not in PRECISIONS:
+        raise ConfigError(f"precision: got {name!r}, expected one of {', '.join(PRECISIONS)}")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = name == "tf32"
+    _autocast_dtype = torch.bfloat16 if name == "bf16" else None
+
+
+def autocast(device: torch.device):
+    """The training loops' forward-pass context: bf16 autocast when `set_precision("bf16")`, else nothing."""
+    if _autocast_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=_autocast_dtype)
 
 
 def describe(device: torch.device) -> str:

@@ -2,9 +2,10 @@
 
 It plays the part Inception plays for FID: its penultimate `features` (FEATURE_DIM values per image) are the space
 in which Frechet distance, KID and precision/recall compare generated and real images, and its class probabilities
-give a "recognisable rate". It learns only from `data/reference/pool.pt`, train-split images no variant trains on;
-`evaluator.n_val` of them are held out (its validation set, and the real-vs-real reference row), and its accuracy
-is reported on the whole 10k test split.
+give a "recognisable rate". It learns only from `data/reference/pool.pt`, train-split images no variant trains on
+(with `data.evaluator_pool: all`, for runs that train on nearly all of them, the whole train split); `evaluator.n_val`
+of them are held out (its validation set, and the real-vs-real reference row), and its accuracy is reported on the
+whole 10k test split.
 
 Training follows `core/optimize.py`: images live on the device, each step gathers a shuffled batch by index, and
 per-step losses stay on the device until the end of the epoch, so CUDA sees no per-step host syncs. On the CPU the
@@ -23,9 +24,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..infra.config import EvaluatorConfig
-from ..infra.errors import CheckpointError, DataError, DivergenceError
+from ..infra.errors import CheckpointError, DataError, raise_if_diverged
 from ..infra.io import load_tensors
-from ..infra.runtime import derive_seed, describe, generator, seed_everything
+from ..infra.runtime import autocast, derive_seed, describe, generator, seed_everything
 
 FEATURE_DIM = 128
 NUM_CLASSES = 10
@@ -117,7 +118,8 @@ def split_pool(pool: dict, cfg: EvaluatorConfig, seed: int) -> tuple[Tensor, Ten
         raise DataError(
             f"evaluator.n_val: got {cfg.n_val} but the evaluator's reference pool (data/reference/pool.pt, the "
             f"train split minus the models' training images) holds only {n} images; expected 1..{n - 1} so that "
-            "some remain to train on. Lower evaluator.n_val or data.n_train in params.yaml"
+            "some remain to train on. Lower evaluator.n_val or data.n_train in params.yaml, or set "
+            "data.evaluator_pool: all (the whole train split, for runs that train on nearly all of it)"
         )
     perm = torch.randperm(n, generator=generator(seed, "evaluator/split"))
     return perm[cfg.n_val:].sort().values, perm[: cfg.n_val].sort().values
@@ -162,18 +164,6 @@ def _accuracy(net: EvaluatorNet, images01: Tensor, labels: Tensor, batch_size: i
     return correct.double() / max(1, len(labels))
 
 
-def _check_finite(step_losses: Tensor, epoch: int, history: dict) -> None:
-    finite = torch.isfinite(step_losses)
-    if bool(finite.all()):
-        return
-    bad = int((~finite).nonzero()[0])
-    last = (f"last finite epoch loss {history['loss'][-1]:.4g}" if history["loss"] else "no finite loss yet")
-    raise DivergenceError(
-        f"evaluator: loss became {step_losses[bad].item()} at epoch {epoch}, step {bad + 1} ({last}); "
-        "nothing was written. Lower evaluator.lr in params.yaml."
-    )
-
-
 def train_evaluator(cfg: EvaluatorConfig, pool: dict, test_full: dict, seed: int, device: torch.device,
                     progress: bool = True) -> tuple[dict, dict, dict]:
     """Train the evaluator; returns (models/evaluator.pt content, metrics/evaluator.json, timing facts).
@@ -208,14 +198,17 @@ def train_evaluator(cfg: EvaluatorConfig, pool: dict, test_full: dict, seed: int
         perm = torch.randperm(n, generator=shuffle).to(device)
         stats = []
         for idx in perm.split(cfg.batch_size):
-            loss = F.cross_entropy(net(x_train[idx]), y_train[idx])
+            with autocast(device):
+                loss = F.cross_entropy(net(x_train[idx]), y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             stats.append(loss.detach() * idx.numel())
         step_losses = torch.stack(stats)
-        _check_finite(step_losses, epoch, history)
+        raise_if_diverged(step_losses, "evaluator", epoch, lambda _: (
+            f"last finite epoch loss {history['loss'][-1]:.4g}" if history["loss"] else "no finite loss yet"),
+            "Lower evaluator.lr in params.yaml.")
         history["loss"].append(float(step_losses.sum()) / n)
         history["val_accuracy"].append(float(_accuracy(net, x_val, y_val)))
         bar.update(1)

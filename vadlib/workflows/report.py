@@ -48,11 +48,20 @@ def _noise_sentence(noise: dict | None, key: str, spread: float, what: str) -> s
             f"{', '.join(map(str, noise['seeds']))} of `{noise['variant']}`{where}, `{noise['command']}`).")
 
 
-def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
+def fit_sentence(fit) -> str:
+    """How the test codes were found (issue 13 asks the report to say which start the default uses)."""
+    start = ("the train code whose decode is nearest to the image in pixels (`fit.init: nearest`; no labels, no other "
+             "test image)" if fit.init == "nearest" else "a random draw (`fit.init: random`, the course's start)")
+    return (f"Test images are encoded without an encoder: a fresh code per image, optimised against the frozen "
+            f"decoder from {start}, {fit.epochs} epochs at lr {fit.lr:g} ({fit.schedule}).")
+
+
+def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None, fit=None) -> list[str]:
     tests = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
     best, worst = min(tests, key=tests.get), max(tests, key=tests.get)
     return [
         "## 1. Reconstruction: does the distribution change how well new images are encoded?", "",
+        *([fit_sentence(fit), ""] if fit is not None else []),
         metrics_table(all_metrics), "", "![test loss comparison](../plots/images/comparison.png)", "",
         f"Best test course_loss: `{best}` {tests[best]:.4f}; worst: `{worst}` {tests[worst]:.4f}. "
         + _noise_sentence(noise, "test.course_loss", tests[worst] - tests[best], "test course_loss"), "",
@@ -138,7 +147,7 @@ def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noi
         "fits fresh parameters to the training images with the decoder frozen, *test* fits the test images the "
         "same way. Reconstructions decode each image's distribution mean. The evaluator network (the measuring "
         f"instrument for samples) reaches {evaluator['test_accuracy']:.4f} accuracy on the whole 10k test split.", "",
-        *reconstruction_section(all_metrics, noise),
+        *reconstruction_section(all_metrics, noise, cfg.fit),
         *samples_section(all_metrics, noise, cfg.quality.n_samples),
         *latent_section(all_metrics, noise),
         "## 4. Rate-distortion: what does the KL weight trade?", "",

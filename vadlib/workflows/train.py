@@ -26,7 +26,8 @@ from ..infra.runtime import generator, seed_everything
 def _settings(cfg: Config, variant: str) -> dict:
     """The params that shape a trained model (those the `train` stage declares)."""
     raw = cfg.to_dict()
-    return {"seed": raw["seed"], "model": raw["model"], "train": raw["train"], "variant": raw["variants"][variant]}
+    return {"seed": raw["seed"], "precision": raw["precision"], "model": raw["model"], "train": raw["train"],
+            "variant": raw["variants"][variant]}
 
 
 def fingerprint(cfg: Config, variant: str, indices: torch.Tensor) -> str:
@@ -68,7 +69,8 @@ def build_loop(cfg: Config, variant: str, train_data: dict, device: torch.device
                                     fused=True),
                   torch.optim.SparseAdam(table.parameters(), lr=tcfg.lr_latent)]
     batch = local_batch(tcfg.batch_size, world)
-    steps_per_epoch = -(-len(torch.tensor_split(torch.arange(n_total), world.size)[0]) // batch)
+    largest_shard = -(-n_total // world.size)  # shard() hands the first ranks one row more
+    steps_per_epoch = -(-largest_shard // batch)
     factor = lr_lambda(tcfg.epochs * steps_per_epoch, tcfg.schedule, tcfg.warmup_epochs * steps_per_epoch)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in optimizers]
     seed_everything(cfg.seed, _rank_purpose(f"noise/{variant}", world))
