@@ -7,8 +7,8 @@
   back), `evaluate` with its `metrics`, `tsne`, `render`, `report`, and `proxy` (train + fit + score, for tuning).
 - `infra`: what every step needs around the computation: the params schema (`config`), Fashion-MNIST files
   (`data`), atomic output and safe loading (`io`), `errors`, stage plumbing (`cli`), output locations (`paths`),
-  device and seeded random streams (`runtime`), multi-process training's ranks and collectives (`distributed`), and
-  matplotlib `figures`.
+  device, precision and seeded random streams (`runtime`), multi-process training's ranks and collectives
+  (`distributed`), and matplotlib `figures`.
 
 `stages/` holds one thin script per DVC stage that calls into `workflows`. This package imports nothing itself, so
 importing one module never pulls in torch or scikit-learn for another.
