@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from vadlib.infra.config import FitConfig, load_params
+from vadlib.infra.config import load_params
 from vadlib.infra.data import load_split
 from vadlib.infra.runtime import PRECISIONS, resolve_device, set_precision
 from vadlib.core.distributions import get_distribution
@@ -235,7 +235,7 @@ def _seconds_to_within(loss_curve, seconds_curve, target):
     return None
 
 
-def time_to_quality(cfg, train, test, device, naive_train_s, naive_fit_s):
+def time_to_quality(cfg, train, test, device, naive_train_s, naive_fit_s, quick=False):
     """Our default recipe end to end vs the original recipe's 750 + 500 epochs at the measured naive speed; then,
     with the same trained decoder, fitting the test images from the course's random start vs the warm start:
     seconds until each is within 1% of the better of the two converged fit losses (one quality bar for both).
@@ -246,10 +246,9 @@ def time_to_quality(cfg, train, test, device, naive_train_s, naive_fit_s):
     start = time.perf_counter()
     model, _ = train_variant(cfg, "ad", train_data, device, progress=False)
     train_s = time.perf_counter() - start
-    scale = cfg.fit.epochs / FitConfig().epochs  # 1 unless --quick shortened fitting
-
-    def recipe(r):
-        return dataclasses.replace(cfg.fit, **{**r, "epochs": max(1, round(r["epochs"] * scale))})
+    def recipe(r):  # --quick: both recipes shortened to params' (shortened) fit epochs
+        epochs = min(r["epochs"], cfg.fit.epochs) if quick else r["epochs"]
+        return dataclasses.replace(cfg.fit, **{**r, "epochs": epochs})
 
     fits = {r["init"]: fit_and_score(model, cfg, "ad", train_data, test_images, device, recipe(r))
             for r in (RANDOM_START, WARM_START)}
@@ -352,7 +351,8 @@ def main():
     bound = bound_n / statistics.median(seconds["bound"])
 
     results = {
-        "machine": machine(device), "precision": cfg.precision, "quick": args.quick, "n": n, "epochs": e, "warmup_epochs": 1, "rounds": args.rounds,
+        "machine": machine(device), "precision": cfg.precision, "quick": args.quick, "n": n, "epochs": e,
+        "warmup_epochs": 1, "rounds": args.rounds,
         "batch_sizes": {"ours_train": cfg.train.batch_size, "bound": cfg.train.batch_size,
                         "ours_fit": cfg.fit.batch_size, "naive": 64},
         "train": {"ours_images_per_s": round(ours_train, 1), "naive_images_per_s": round(naive_train, 1),
@@ -376,7 +376,7 @@ def main():
                                       fit=dataclasses.replace(cfg.fit, epochs=2),
                                       data=dataclasses.replace(cfg.data, n_train=n, n_test=n))
         results["time_to_quality"] = time_to_quality(cfg, train, load_split(root, "test", verify_md5=False),
-                                                     device, 1 / naive_train, 1 / naive_fit)
+                                                     device, 1 / naive_train, 1 / naive_fit, args.quick)
     if args.dvc_noop:
         results["dvc_noop_seconds"] = dvc_noop()
 

@@ -49,8 +49,7 @@ done
 
 note "## 2b. precision options at the large batch (our training and fitting images/s), and their quality"
 for P in tf32 bf16; do
-  N=$BENCH_N
-  "$PY" "$REPO/benchmarks/bench.py" "${BENCH[@]}" --n "$N" --batch-size "$LARGE_BATCH" --precision "$P" \
+  "$PY" "$REPO/benchmarks/bench.py" "${BENCH[@]}" --n "$BENCH_N" --batch-size "$LARGE_BATCH" --precision "$P" \
     --data-root "$VADLIB_DATA_ROOT" --out "$OUT/bench_b${LARGE_BATCH}_$P.json" > /dev/null
   "$PY" -c "import json, sys; r = json.load(open(sys.argv[1])); print(f\"precision {r['precision']}, batch $LARGE_BATCH: train {r['train']['ours_images_per_s']} images/s, fit {r['fit']['ours_images_per_s']} images/s\")" \
     "$OUT/bench_b${LARGE_BATCH}_$P.json" | tee -a "$REPORT"

@@ -50,19 +50,28 @@ def test_checkpoint_written_on_cuda_loads_on_cpu(tmp_path):
     assert images.device == CPU and torch.isfinite(images).all()
 
 
-def _host_syncs(epochs: int, data, decoder) -> int:
-    """Synchronising CUDA calls made by one training run and one fit of `epochs` epochs each."""
-    cfg = tiny_config(train={"epochs": epochs, "batch_size": 2},
-                      fit={"epochs": epochs, "batch_size": 2, "init": "random"})
+def _count_syncs(run) -> int:
+    """Synchronising CUDA calls made while `run()` executes."""
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            train_variant(cfg, "normal", data, CUDA, progress=False)
-            fit_latents(decoder, cfg.variant("normal"), cfg.fit, data["images"], cfg.seed, "t", progress=False)
+            run()
     finally:
         torch.cuda.set_sync_debug_mode(0)
     return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def _host_syncs(epochs: int, data, decoder) -> int:
+    """Synchronising CUDA calls made by one training run and one fit of `epochs` epochs each."""
+    cfg = tiny_config(train={"epochs": epochs, "batch_size": 2},
+                      fit={"epochs": epochs, "batch_size": 2, "init": "random"})
+
+    def run():
+        train_variant(cfg, "normal", data, CUDA, progress=False)
+        fit_latents(decoder, cfg.variant("normal"), cfg.fit, data["images"], cfg.seed, "t", progress=False)
+
+    return _count_syncs(run)
 
 
 def test_training_and_fitting_sync_with_the_host_per_epoch_not_per_step():
@@ -81,14 +90,7 @@ def test_evaluator_training_syncs_with_the_host_per_epoch_not_per_step():
 
     def syncs(epochs: int) -> int:
         cfg = EvaluatorConfig(epochs=epochs, batch_size=10, n_val=20)  # 10 steps per epoch
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                train_evaluator(cfg, pool, test_full, 0, CUDA, progress=False)
-        finally:
-            torch.cuda.set_sync_debug_mode(0)
-        return sum("synchroniz" in str(w.message) for w in caught)
+        return _count_syncs(lambda: train_evaluator(cfg, pool, test_full, 0, CUDA, progress=False))
 
     syncs(1)  # lazy CUDA init
     per_epoch = (syncs(6) - syncs(2)) / 4

@@ -56,12 +56,12 @@ def fit_sentence(fit) -> str:
             f"decoder from {start}, {fit.epochs} epochs at lr {fit.lr:g} ({fit.schedule}).")
 
 
-def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None, fit=None) -> list[str]:
+def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None, fit) -> list[str]:
     tests = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
     best, worst = min(tests, key=tests.get), max(tests, key=tests.get)
     return [
         "## 1. Reconstruction: does the distribution change how well new images are encoded?", "",
-        *([fit_sentence(fit), ""] if fit is not None else []),
+        fit_sentence(fit), "",
         metrics_table(all_metrics), "", "![test loss comparison](../plots/images/comparison.png)", "",
         f"Best test course_loss: `{best}` {tests[best]:.4f}; worst: `{worst}` {tests[worst]:.4f}. "
         + _noise_sentence(noise, "test.course_loss", tests[worst] - tests[best], "test course_loss"), "",
