@@ -123,7 +123,7 @@ def machine(device):
             "torch": torch.__version__, "device": str(device)}
 
 
-def step_epochs(cfg, n, epochs, device, *, batch_size=None, fit=False, channels_last=False, compiled=False,
+def step_epochs(cfg, n, epochs, device, *, batch_size=None, fit=False, channels_last=False, compiled=None,
                 fused=False, reference=False):
     """Decoder + objective stepping on one resident batch, nothing else: the loop's compute bound.
 
@@ -140,7 +140,7 @@ def step_epochs(cfg, n, epochs, device, *, batch_size=None, fit=False, channels_
     z = torch.randn(b, cfg.model.latent_dim, device=device, requires_grad=True)
     params = [z] if fit else [*decoder.parameters(), z]
     opt = torch.optim.Adam(params, lr=cfg.train.lr_decoder, **({"fused": True} if fused else {}))
-    forward = torch.compile(decoder) if compiled else decoder
+    forward = torch.compile(decoder, mode=compiled) if compiled else decoder  # compiled: a torch.compile mode
     steps, seconds = math.ceil(n / b), []
     for _ in range(epochs):
         sync(device)
@@ -174,7 +174,10 @@ def ideas(cfg, n, epochs, device):
     measure("first ConvTranspose2d as ConvTranspose2d (not a matmul)", "train", reference=True)
     measure("channels_last", "train", channels_last=True)
     measure("fused Adam", "train", fused=True)
-    measure("torch.compile (incl. compile time in the warm-up epoch)", "train", compiled=True)
+    measure("torch.compile (incl. compile time in the warm-up epoch)", "train", compiled="default")
+    if device.type == "cuda":  # CUDA graphs: one replay per step instead of ~40 kernel launches
+        measure("torch.compile reduce-overhead (CUDA graphs)", "train", compiled="reduce-overhead")
+        measure("torch.compile reduce-overhead (CUDA graphs)", "fit", compiled="reduce-overhead")
     for b in (32, 128, 256):
         measure(f"batch {b}", "train", batch_size=b)
     measure("channels_last", "fit", channels_last=True)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check (issue 15), as one script a GPU session runs as it is, in about 10 minutes:
 #   1. the `cuda`-marked tests;  2. the benchmark on the device at batch 64 and at the large-N batch (ours vs the
-#   compute bound measured the same way), and the tf32 / bf16 options' speed and quality;  3. one full-scale
-#   variant (60k/10k) train + fit, end to end, timed.
+#   compute bound measured the same way), the speed ideas at batch 64 (torch.compile, CUDA graphs, channels_last,
+#   fused Adam, batch sizes), and the tf32 / bf16 options' speed and quality;  3. one full-scale variant (60k/10k)
+#   train + fit, end to end, timed.
 # Every figure lands in $OUT/gpu_check.txt (plus the benchmark JSONs). Runs in a scratch folder: the checkout's
 # own pipeline outputs are never touched.
 #   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> bash benchmarks/gpu_check.sh            # on the GPU machine
@@ -18,8 +19,9 @@ export VADLIB_DATA_ROOT=$(cd "$VADLIB_DATA_ROOT" && pwd)
 REPORT=$OUT/gpu_check.txt
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 LARGE_BATCH=512                       # the large-N batch (see README "Full scale")
-if (( DRY )); then N_TRAIN=256; N_TEST=128; BENCH=(--quick); BENCH_N=128; TRAIN_EPOCHS=1; FIT_EPOCHS=1
-else N_TRAIN=60000; N_TEST=10000; BENCH=(--epochs 4 --rounds 2); BENCH_N=10000
+# the ideas (--ideas) compile the decoder: minutes on a CPU, so the dry run leaves them out
+if (( DRY )); then N_TRAIN=256; N_TEST=128; BENCH=(--quick); IDEAS=(); BENCH_N=128; TRAIN_EPOCHS=1; FIT_EPOCHS=1
+else N_TRAIN=60000; N_TEST=10000; BENCH=(--epochs 4 --rounds 2); IDEAS=(--ideas); BENCH_N=10000
      TRAIN_EPOCHS=${TRAIN_EPOCHS:-150}; FIT_EPOCHS=${FIT_EPOCHS:-150}; fi
 note() { echo "$*" | tee -a "$REPORT"; }
 elapsed() { "$PY" -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$@"; }
@@ -36,14 +38,17 @@ note "## 1. cuda tests"
 
 note "## 2. benchmark (images/s: ours vs the compute bound, same device, same run)"
 for B in 64 "$LARGE_BATCH"; do  # the large batch over 10k images: enough steps per epoch to time
-  N=1000; [[ "$B" == "$LARGE_BATCH" ]] && N=$BENCH_N
-  "$PY" "$REPO/benchmarks/bench.py" "${BENCH[@]}" --n "$N" --batch-size "$B" --data-root "$VADLIB_DATA_ROOT" \
-    --out "$OUT/bench_b$B.json" > /dev/null
+  N=1000; EXTRA=("${IDEAS[@]}"); [[ "$B" == "$LARGE_BATCH" ]] && { N=$BENCH_N; EXTRA=(); }
+  "$PY" "$REPO/benchmarks/bench.py" "${BENCH[@]}" "${EXTRA[@]}" --n "$N" --batch-size "$B" \
+    --data-root "$VADLIB_DATA_ROOT" --out "$OUT/bench_b$B.json" > /dev/null
   "$PY" - "$OUT/bench_b$B.json" "$B" <<'PY' | tee -a "$REPORT"
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"batch {sys.argv[2]}, N={r['n']}: train {r['train']['ours_images_per_s']} images/s (bound {r['bound']['bound_images_per_s']}, "
       f"{r['bound']['ours_fraction']} of it), fit {r['fit']['ours_images_per_s']} images/s, device {r['machine']['device']}")
+if isinstance(r["ideas"], dict):
+    for row in r["ideas"]["rows"]:
+        print(f"  idea, {row['mode']}: {row['idea']}: {row['images_per_s']} images/s = {row['vs_default']}x our default step")
 PY
 done
 

@@ -1,9 +1,9 @@
-"""Sampler sweep: how the GMM's size and the temperature trade sample quality against copying, per variant.
+"""Sampler sweep: how the GMM's size, covariance and temperature trade sample quality against copying, per variant.
 
 Reads the committed pipeline outputs (models, evaluator, prepared data; run `dvc repro` first), refits each sampler
 setting below and scores 1000 draws exactly as the `evaluate` stage does (same evaluator, same test and train
 images, same seed), then writes reports/sampler_sweep.md. Nothing in the pipeline depends on it; it documents
-why `samplers.gmm_components` is what it is. About 3 minutes on 2 CPU cores:
+why the `samplers` params are what they are. About 5 minutes on 2 CPU cores:
 
     .venv/bin/python scripts/sampler_sweep.py
 """
@@ -26,7 +26,12 @@ from vadlib.workflows.generation import NOT_A_COPY, draw_images
 from vadlib.workflows.quality import reference_set, sample_quality
 
 GRID = [("prior", {}), ("gaussian", {}), ("posterior", {}),
-        *(("gmm", {"gmm_components": k, "temperature": t}) for k in (10, 20, 50, 100, 200) for t in (1.0, 0.8))]
+        *(("gmm", {"gmm_components": k, "temperature": t}) for k in (10, 20, 50, 100, 200) for t in (1.0, 0.8)),
+        ("gmm", {"gmm_components": 150}),
+        # the default 100 components with one other covariance setting each
+        *(("gmm", {"gmm_reg_covar": r}) for r in (0.0001, 0.01)),
+        *(("gmm", {"gmm_covariance": c}) for c in ("tied", "diag")),
+        *(("gmm", {"gmm_pca_dim": k}) for k in (20, 50))]
 OUT = "reports/sampler_sweep.md"
 
 
@@ -50,9 +55,9 @@ def main() -> None:
         "ratio is shown for comparison. Held-out real images: FD "
         f"{real['fd']:.2f}, recognisable {real['recognisable']:.3f}, ratios {real['nn_train_ratio']:.3f} "
         f"(features) / {real['nn_train_pixel_ratio']:.3f} (pixels).", "",
-        "| variant | sampler | components | temperature | FD | recognisable | min class share | "
-        "nearest-train ratio: features | pixels | passes the gate |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | sampler | components | covariance, reg_covar, PCA dims | temperature | FD | recognisable | "
+        "min class share | nearest-train ratio: features | pixels | passes the gate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in cfg.variants:
         trained = load_trained(paths.model(variant), device)
@@ -61,7 +66,9 @@ def main() -> None:
             sampler = get_sampler(name).fit(trained.dist, trained.train_params, scfg, cfg.seed)
             fake = draw_images(sampler, trained.decoder, cfg.quality.n_samples, cfg.seed, f"{variant}/{name}")
             r = sample_quality(evaluator, fake, ref, cfg.quality, cfg.seed)
-            row = (f"| {variant} | {name} | {scfg.gmm_components if name == 'gmm' else ''} | {scfg.temperature:g} | "
+            gmm = name == "gmm"
+            shape = f"{scfg.gmm_covariance}, {scfg.gmm_reg_covar:g}, {scfg.gmm_pca_dim or 'all'}" if gmm else ""
+            row = (f"| {variant} | {name} | {scfg.gmm_components if gmm else ''} | {shape} | {scfg.temperature:g} | "
                    f"{r['fd']:.2f} | {r['recognisable']:.3f} | {r['min_class_share']:.3f} | "
                    f"{r['nn_train_ratio']:.3f} | {r['nn_train_pixel_ratio']:.3f} | "
                    f"{'yes' if r['nn_train_ratio'] >= NOT_A_COPY else 'no'} |")

@@ -13,7 +13,7 @@ def main() -> None:
     cfg.variant(args.variant)
 
     from vadlib.infra.data import load_prepared
-    from vadlib.infra.io import write_json
+    from vadlib.infra.io import write_json, write_seconds
     from vadlib.infra.runtime import describe, resolve_device
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.evaluate import evaluate_variant
@@ -26,8 +26,7 @@ def main() -> None:
     metrics = evaluate_variant(trained, load_fitted(paths.fitted(args.variant)), load_prepared(paths.TRAIN_DATA),
                                load_prepared(paths.TEST_DATA), held_out, evaluator, cfg, args.variant)
     write_json(paths.metrics(args.variant), metrics)
-    write_json(paths.seconds("evaluate", args.variant),
-               {"evaluate_seconds": round(time.perf_counter() - start, 2), "device": describe(device)})
+    write_seconds("evaluate", args.variant, time.perf_counter() - start, describe(device))
     best = metrics["best_sampler"]
     print(f"evaluate/{args.variant}: course_loss train {metrics['train']['course_loss']:.4f}, "
           f"test {metrics['test']['course_loss']:.4f}; best sampler {best['name']} "

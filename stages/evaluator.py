@@ -9,7 +9,7 @@ def main() -> None:
     cfg = load_params(args.params)
 
     from vadlib.infra.data import load_prepared
-    from vadlib.infra.io import save_tensors, write_json
+    from vadlib.infra.io import save_tensors, write_json, write_seconds
     from vadlib.infra.runtime import resolve_device, set_precision
     from vadlib.workflows.evaluator import train_evaluator
 
@@ -18,7 +18,7 @@ def main() -> None:
                                              load_prepared(paths.FULL_TEST_DATA), cfg.seed, resolve_device(cfg.device))
     save_tensors(paths.EVALUATOR, model)
     write_json(paths.EVALUATOR_METRICS, metrics)
-    write_json(paths.seconds("evaluator", "evaluator"), timing)
+    write_seconds("evaluator", "evaluator", timing["evaluator_seconds"], timing["device"])
     print(f"evaluator: test accuracy {metrics['test_accuracy']:.4f} (val {metrics['val_accuracy']:.4f}) after "
           f"{metrics['epochs']} epochs on {metrics['n_train']} images, "
           f"{timing['evaluator_seconds']:.0f} s on {timing['device']}")

@@ -10,7 +10,7 @@ def main() -> None:
     variant = cfg.variant(args.variant)
 
     from vadlib.infra.data import load_prepared
-    from vadlib.infra.io import save_tensors, write_csv, write_json
+    from vadlib.infra.io import save_tensors, write_csv, write_seconds
     from vadlib.infra.runtime import describe, resolve_device, set_precision
     from vadlib.workflows.checkpoint import load_trained
     from vadlib.workflows.fit import fit_splits
@@ -25,7 +25,7 @@ def main() -> None:
                                               train_params=trained.train_params)
     save_tensors(paths.fitted(args.variant), fitted)
     write_csv(paths.fit_curve(args.variant), header, rows)
-    write_json(paths.seconds("fit", args.variant), {**timing, "device": describe(device)})
+    write_seconds("fit", args.variant, timing["fit_seconds"], describe(device))
     print(f"fit/{args.variant}: " + ", ".join(f"{k} loss {fitted['history'][k]['loss'][-1]:.4f}" for k in splits)
           + f" in {timing['fit_seconds']:.0f} s")
 

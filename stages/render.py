@@ -14,7 +14,7 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.figures import save_figure
-    from vadlib.infra.io import write_json
+    from vadlib.infra.io import write_seconds
     from vadlib.infra.runtime import describe, resolve_device
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.render import render_figures
@@ -25,8 +25,7 @@ def main() -> None:
                              cfg, args.variant)
     for name, figure in figures.items():
         save_figure(figure, paths.grid_png(args.variant, name))
-    write_json(paths.seconds("render", args.variant),
-               {"render_seconds": round(time.perf_counter() - start, 2), "device": describe(device)})
+    write_seconds("render", args.variant, time.perf_counter() - start, describe(device))
     print(f"render/{args.variant}: wrote {', '.join(str(paths.grid_png(args.variant, n)) for n in figures)}")
 
 

@@ -14,7 +14,7 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.distributed import SINGLE, close_world, init_world, launched
-    from vadlib.infra.io import history_rows, save_tensors, write_csv, write_json
+    from vadlib.infra.io import history_rows, save_tensors, write_csv, write_seconds
     from vadlib.infra.runtime import resolve_device, set_precision
     from vadlib.workflows.train import finish, train_variant
 
@@ -27,7 +27,7 @@ def main() -> None:
             save_tensors(paths.model(args.variant), model)
             write_csv(paths.train_curve(args.variant), ["epoch", "loss", "rec", "kl"],
                       history_rows(model["history"], ["loss", "rec", "kl"]))
-            write_json(paths.seconds("train", args.variant), timing)
+            write_seconds("train", args.variant, timing["train_seconds"], timing["device"])
             h = model["history"]
             print(f"train/{args.variant}: final loss {h['loss'][-1]:.4f} after {len(h['loss'])} epochs, "
                   f"{timing['train_seconds']:.0f} s on {timing['device']}"

@@ -14,7 +14,7 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.figures import save_figure
-    from vadlib.infra.io import write_csv, write_json
+    from vadlib.infra.io import write_csv, write_seconds
     from vadlib.infra.runtime import resolve_device
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.tsne import embed_splits
@@ -26,8 +26,7 @@ def main() -> None:
     for split, rows in tables.items():
         write_csv(paths.tsne_csv(args.variant, split), ["x", "y", "class"], rows)
     save_figure(figure, paths.tsne_png(args.variant))
-    write_json(paths.seconds("tsne", args.variant),
-               {"tsne_seconds": round(time.perf_counter() - start, 2), "device": "cpu (scikit-learn)"})
+    write_seconds("tsne", args.variant, time.perf_counter() - start, "cpu (scikit-learn)")
     print(f"tsne/{args.variant}: wrote {paths.tsne_png(args.variant)}")
 
 

@@ -27,3 +27,12 @@ def test_quick_benchmark_writes_every_measurement(tmp_path):
     assert any(f["seconds_to_within_1pct"] is not None for f in fits.values())  # the better one reaches its own bar
     table = out.with_suffix(".md").read_text()
     assert "| training, images/s vs naive |" in table and "within 1% of the converged loss" in table
+
+
+def test_fold_micro_benchmark_matches_the_kernel_and_writes_its_file(tmp_path):
+    out = tmp_path / "convt_fold.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "convt_fold.py"), "--batch-size", "4", "--steps", "1",
+                    "--rounds", "1", "--out", str(out)], check=True, capture_output=True, text=True)
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["layer"].split(" on")[0] for r in rows] == ["ConvTranspose2d(128,64,4,2,1)", "ConvTranspose2d(64,1,4,2,1)"]
+    assert all(r["max_abs_diff"] < 1e-4 and r["fold_speedup_forward_backward"] > 0 for r in rows)

@@ -247,4 +247,4 @@ def test_reference_knn_scores_use_the_first_n_real_images():
     assert (everything.nn_pixel, everything.nn_feature) == (full.nn_pixel, full.nn_feature)
     assert part.nn_pixel == pytest.approx(nn_distance(real[:10], train))
     assert torch.equal(part.feats, full.feats)  # FD and KID still see every real image
-    assert torch.equal(part.knn_feats, full.feats[:10]) and torch.equal(full.knn_feats, full.feats)
+    assert (part.n_knn, full.n_knn, everything.n_knn) == (10, 40, 40)  # PRDC compares with feats[:n_knn]

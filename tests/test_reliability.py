@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import make_project, run_stage, stage
-from vadlib.infra.errors import VadlibError
+from vadlib.infra.errors import DivergenceError, VadlibError, raise_if_diverged
 from vadlib.infra.io import atomic_path, load_tensors, save_tensors, write_json
 
 
@@ -108,3 +108,14 @@ def test_unwritable_destination_names_the_path(tmp_path):
     (tmp_path / "plots").write_text("a file where a folder should be")
     with pytest.raises(VadlibError, match=r"cannot write .*plots/x\.csv"):
         write_json(tmp_path / "plots/x.csv", {})
+
+
+def test_divergence_message_names_the_step_and_the_last_good_value():
+    raise_if_diverged(torch.tensor([1.0, 2.0]), "train/ad", 3, [], "fix it")  # all finite: nothing happens
+    with pytest.raises(DivergenceError, match=r"train/ad: loss became nan at epoch 3, step 3 \(last finite loss 1 at "
+                                              r"step 2\); nothing was written\. fix it"):
+        raise_if_diverged(torch.tensor([64.0, 64.0, float("nan")]), "train/ad", 3, [5.0], "fix it", per_step=64)
+    with pytest.raises(DivergenceError, match=r"step 1 \(last finite epoch loss 5\)"):
+        raise_if_diverged(torch.tensor([float("inf")]), "evaluator", 2, [7.0, 5.0], "fix it")
+    with pytest.raises(DivergenceError, match=r"step 1 \(no finite loss yet\)"):
+        raise_if_diverged(torch.tensor([float("nan"), 1.0]), "evaluator", 1, [], "fix it")

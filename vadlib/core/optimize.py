@@ -109,12 +109,7 @@ class Loop:
         return self.history
 
     def _check_finite(self, step_losses: Tensor) -> None:
-        def last(bad: int) -> str:
-            if bad > 0:
-                return f"last finite loss {step_losses[bad - 1].item() / self.batch_size:.4g} at step {bad}"
-            return f"last finite epoch loss {self.history['loss'][-1]:.4g}" if self.history["loss"] else \
-                "no finite loss yet"
-
-        raise_if_diverged(step_losses, self.label, self.epoch + 1, last,
-                          "Lower the learning rates (train.lr_decoder, train.lr_latent, fit.lr) or beta.")
+        raise_if_diverged(step_losses, self.label, self.epoch + 1, self.history["loss"],
+                          "Lower the learning rates (train.lr_decoder, train.lr_latent, fit.lr) or beta.",
+                          per_step=self.batch_size)
 

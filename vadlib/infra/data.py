@@ -237,6 +237,15 @@ def per_class(labels: torch.Tensor) -> dict[str, int]:
     return dict(zip(CLASS_NAMES, counts))
 
 
+def evaluator_pool(n_split: int, used: torch.Tensor, pool: str) -> torch.Tensor:
+    """Train-split rows the evaluator may learn from: those no variant trains on (`unused`), or every row (`all`)."""
+    if pool == "all":
+        return torch.arange(n_split)
+    unused = torch.ones(n_split, dtype=torch.bool)
+    unused[used] = False
+    return unused.nonzero().squeeze(1)
+
+
 def prepare(
     cfg: DataConfig, seed: int, out_dir: str | Path = "data/prepared", metrics_path: str | Path = "metrics/data.json",
     reference_dir: str | Path | None = "data/reference",
@@ -258,9 +267,7 @@ def prepare(
         idx = select_subset(labels, n, cfg.subset, seed, name=f"data.n_{split}")
         outputs[split] = _payload(images, labels, idx)
         if split == "train":
-            unused = torch.ones(len(labels), dtype=torch.bool)
-            unused[idx] = cfg.evaluator_pool == "all"
-            reference["pool"] = _payload(images, labels, unused.nonzero().squeeze(1))
+            reference["pool"] = _payload(images, labels, evaluator_pool(len(labels), idx, cfg.evaluator_pool))
         else:
             reference["test_full"] = _payload(images, labels, torch.arange(len(labels)))
     metrics = {

@@ -206,9 +206,8 @@ def train_evaluator(cfg: EvaluatorConfig, pool: dict, test_full: dict, seed: int
             scheduler.step()
             stats.append(loss.detach() * idx.numel())
         step_losses = torch.stack(stats)
-        raise_if_diverged(step_losses, "evaluator", epoch, lambda _: (
-            f"last finite epoch loss {history['loss'][-1]:.4g}" if history["loss"] else "no finite loss yet"),
-            "Lower evaluator.lr in params.yaml.")
+        raise_if_diverged(step_losses, "evaluator", epoch, history["loss"], "Lower evaluator.lr in params.yaml.",
+                          per_step=cfg.batch_size)
         history["loss"].append(float(step_losses.sum()) / n)
         history["val_accuracy"].append(float(_accuracy(net, x_val, y_val)))
         bar.update(1)

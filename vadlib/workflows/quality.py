@@ -123,7 +123,7 @@ class Reference:
     training images (pixels and features) with the real images' own nearest-train distances."""
 
     feats: Tensor
-    knn_feats: Tensor  # the real features the k-NN based scores (PRDC) compare with
+    n_knn: int  # the k-NN based scores (PRDC) compare with the first n_knn real features
     train_pixels: Tensor
     train_feats: Tensor
     nn_feature: float
@@ -142,7 +142,7 @@ def reference_set(net, real01: Tensor, train01: Tensor, n_real: int | None = Non
     feats, _ = _embed(net, real01)
     train_feats, _ = _embed(net, train01)
     n = len(real01) if n_real is None else min(n_real, len(real01))
-    return Reference(feats, feats[:n], train01, train_feats, nn_distance(feats[:n], train_feats),
+    return Reference(feats, n, train01, train_feats, nn_distance(feats[:n], train_feats),
                      nn_distance(real01[:n], train01))
 
 
@@ -158,7 +158,7 @@ def sample_quality(net, fake01: Tensor, ref: Reference, cfg, seed: int) -> dict:
     out = {
         "fd": frechet_distance(ref.feats, fake_feats),
         "kid": kernel_distance(ref.feats, fake_feats, seed),
-        **prdc_metrics(ref.knn_feats, fake_feats, cfg.nearest_k),
+        **prdc_metrics(ref.feats[:ref.n_knn], fake_feats, cfg.nearest_k),
         "recognisable": float((fake_probs.max(dim=1).values >= cfg.confidence).double().mean()),
         "min_class_share": min(class_shares(fake_probs)),
         "nn_train_distance": nn_feat,
