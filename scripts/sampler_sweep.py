@@ -28,8 +28,8 @@ from vadlib.workflows.quality import reference_set, sample_quality
 GRID = [("prior", {}), ("gaussian", {}), ("posterior", {}),
         *(("gmm", {"gmm_components": k, "temperature": t}) for k in (10, 20, 50, 100, 200) for t in (1.0, 0.8)),
         ("gmm", {"gmm_components": 150}),
-        # the default 100 components with one other covariance setting each
-        *(("gmm", {"gmm_reg_covar": r}) for r in (0.0001, 0.01)),
+        # the default 100 components with one other covariance setting each (params' gmm_reg_covar: 0.0001)
+        *(("gmm", {"gmm_reg_covar": r}) for r in (0.001, 0.01)),
         *(("gmm", {"gmm_covariance": c}) for c in ("tied", "diag")),
         *(("gmm", {"gmm_pca_dim": k}) for k in (20, 50))]
 OUT = "reports/sampler_sweep.md"

@@ -113,7 +113,7 @@ class SamplersConfig:
     temperature: float = _num(1.0, 0.0, 10.0, lo_open=True)
     gmm_components: int = _num(100, 1, 1000)
     gmm_covariance: str = _choice("full", "full", "tied", "diag", "spherical")
-    gmm_reg_covar: float = _num(1e-3, 0.0, 1e3, lo_open=True)
+    gmm_reg_covar: float = _num(1e-4, 0.0, 1e3, lo_open=True)
     gmm_pca_dim: int = _num(0, 0, 4096)  # 0: the full latent space; k: the top-k principal components
 
 
