@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 
 import torch
 
@@ -19,10 +18,8 @@ from vadlib.infra import paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
 from vadlib.infra.data import load_prepared
-from vadlib.workflows.checkpoint import load_trained
-from vadlib.workflows.evaluate import split_metrics
-from vadlib.workflows.fit import fit_latents
-from vadlib.workflows.probes import latent_quality
+from vadlib.infra.io import load_tensors
+from vadlib.workflows.proxy import fit_and_score
 
 
 def main() -> None:
@@ -35,24 +32,17 @@ def main() -> None:
     train, test = load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA)
     cpu = torch.device("cpu")
     for variant in args.variants.split(","):
-        trained = load_trained(paths.model(variant), cpu)
+        model = load_tensors(paths.model(variant))
         for recipe in args.recipes:
             init, lr, epochs, *beta = recipe.split(":")
             fit = dataclasses.replace(cfg.fit, init=init, lr=float(lr), epochs=int(epochs))
-            variant_cfg = cfg.variant(variant)
-            if beta:
-                variant_cfg = dataclasses.replace(variant_cfg, beta=float(beta[0]))
-            start = time.perf_counter()
-            params, _ = fit_latents(trained.decoder, variant_cfg, fit, test["images"], cfg.seed,
-                                    f"fit/test/{variant}", progress=False, train_params=trained.train_params)
-            seconds = time.perf_counter() - start
-            scores = split_metrics(trained.decoder, trained.dist, params, test["images"], cfg.evaluate.batch_size)
-            probes = latent_quality(trained.dist, trained.train_params, train["labels"], params, test["labels"],
-                                    cfg.quality)
+            vcfg = dataclasses.replace(cfg.variant(variant), **({"beta": float(beta[0])} if beta else {}))
+            recipe_cfg = dataclasses.replace(cfg, variants={**cfg.variants, variant: vcfg})
+            scores = fit_and_score(model, recipe_cfg, variant, train, test["images"], cpu, fit, test["labels"])
             print(json.dumps({"variant": variant, "init": init, "lr": float(lr), "epochs": int(epochs),
-                              "fit_beta": variant_cfg.beta,
-                              "test_course_loss": round(scores["course_loss"], 5),
-                              "knn_accuracy": probes["knn_accuracy"], "fit_seconds": round(seconds, 1)}), flush=True)
+                              "fit_beta": vcfg.beta, "test_course_loss": round(scores["test_course_loss"], 5),
+                              "knn_accuracy": scores["knn_accuracy"],
+                              "fit_seconds": round(scores["fit_seconds"], 1)}), flush=True)
 
 
 if __name__ == "__main__":

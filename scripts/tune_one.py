@@ -1,4 +1,4 @@
-"""Quick tuning proxy: train one variant and fit the first N test images, print test/train course_loss.
+"""Quick tuning proxy: train one variant, fit the first N test images, print test/train course_loss and the 5-NN probe.
 
 Cheaper than `dvc exp run` (no refit of the train set, no t-SNE or figures, a test subset), so a sweep over one
 setting takes minutes. Settings use params.yaml's names, e.g.:
@@ -43,10 +43,10 @@ def main() -> None:
     load_params(args.params)  # the file itself must be valid too
     set_precision(cfg.precision)
     root = cfg.data.resolved_root
-    (x, y), (xt, _) = (load_split(root, split, cfg.data.verify_md5) for split in ("train", "test"))
+    (x, y), (xt, yt) = (load_split(root, split, cfg.data.verify_md5) for split in ("train", "test"))
     idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
     data = {"images": x[idx], "labels": y[idx], "indices": idx}
-    scores = train_fit_score(cfg, args.variant, data, xt[:args.n_test], resolve_device(cfg.device))
+    scores = train_fit_score(cfg, args.variant, data, xt[:args.n_test], resolve_device(cfg.device), yt[:args.n_test])
     print(json.dumps({"variant": args.variant, "settings": args.settings, "n_test": args.n_test,
                       **{k: round(v, 5) for k, v in scores.items()}}))
 

@@ -10,18 +10,19 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.io import save_tensors, write_json, write_seconds
-    from vadlib.infra.runtime import resolve_device, set_precision
+    from vadlib.infra.runtime import describe, resolve_device, set_precision
     from vadlib.workflows.evaluator import train_evaluator
 
     set_precision(cfg.precision)
-    model, metrics, timing = train_evaluator(cfg.evaluator, load_prepared(paths.POOL_DATA),
-                                             load_prepared(paths.FULL_TEST_DATA), cfg.seed, resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    model, metrics, seconds = train_evaluator(cfg.evaluator, load_prepared(paths.POOL_DATA),
+                                              load_prepared(paths.FULL_TEST_DATA), cfg.seed, device)
     save_tensors(paths.EVALUATOR, model)
     write_json(paths.EVALUATOR_METRICS, metrics)
-    write_seconds("evaluator", "evaluator", timing["evaluator_seconds"], timing["device"])
+    write_seconds("evaluator", "evaluator", seconds, describe(device))
     print(f"evaluator: test accuracy {metrics['test_accuracy']:.4f} (val {metrics['val_accuracy']:.4f}) after "
           f"{metrics['epochs']} epochs on {metrics['n_train']} images, "
-          f"{timing['evaluator_seconds']:.0f} s on {timing['device']}")
+          f"{seconds:.0f} s on {describe(device)}")
 
 
 if __name__ == "__main__":

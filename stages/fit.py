@@ -21,13 +21,13 @@ def main() -> None:
     splits = {"test": load_prepared(paths.TEST_DATA)}
     if cfg.fit.refit_train:
         splits["train_refit"] = load_prepared(paths.TRAIN_DATA)
-    fitted, header, rows, timing = fit_splits(trained.decoder, variant, cfg.fit, splits, cfg.seed, args.variant,
-                                              train_params=trained.train_params)
+    fitted, header, rows, seconds = fit_splits(trained.decoder, variant, cfg.fit, splits, cfg.seed, args.variant,
+                                               train_params=trained.train_params)
     save_tensors(paths.fitted(args.variant), fitted)
     write_csv(paths.fit_curve(args.variant), header, rows)
-    write_seconds("fit", args.variant, timing["fit_seconds"], describe(device))
+    write_seconds("fit", args.variant, seconds, describe(device))
     print(f"fit/{args.variant}: " + ", ".join(f"{k} loss {fitted['history'][k]['loss'][-1]:.4f}" for k in splits)
-          + f" in {timing['fit_seconds']:.0f} s")
+          + f" in {seconds:.0f} s")
 
 
 if __name__ == "__main__":

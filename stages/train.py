@@ -15,22 +15,22 @@ def main() -> None:
     from vadlib.infra.data import load_prepared
     from vadlib.infra.distributed import SINGLE, close_world, init_world, launched
     from vadlib.infra.io import history_rows, save_tensors, write_csv, write_seconds
-    from vadlib.infra.runtime import resolve_device, set_precision
+    from vadlib.infra.runtime import describe, resolve_device, set_precision
     from vadlib.workflows.train import finish, train_variant
 
     set_precision(cfg.precision)
     world, device = init_world(cfg.device) if launched() else (SINGLE, resolve_device(cfg.device))
     try:
-        model, timing = train_variant(cfg, args.variant, load_prepared(paths.TRAIN_DATA), device,
+        model, seconds = train_variant(cfg, args.variant, load_prepared(paths.TRAIN_DATA), device,
                                       resume_path=paths.resume(args.variant), world=world)
         if model is not None:
             save_tensors(paths.model(args.variant), model)
             write_csv(paths.train_curve(args.variant), ["epoch", "loss", "rec", "kl"],
                       history_rows(model["history"], ["loss", "rec", "kl"]))
-            write_seconds("train", args.variant, timing["train_seconds"], timing["device"])
+            write_seconds("train", args.variant, seconds, describe(device))
             h = model["history"]
             print(f"train/{args.variant}: final loss {h['loss'][-1]:.4f} after {len(h['loss'])} epochs, "
-                  f"{timing['train_seconds']:.0f} s on {timing['device']}"
+                  f"{seconds:.0f} s on {describe(device)}"
                   + (f" x {world.size} processes" if world.size > 1 else ""))
         finish(paths.resume(args.variant), world)
     finally:

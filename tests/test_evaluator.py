@@ -47,14 +47,14 @@ def trained(pool, test_full):
 
 
 def test_learns_separable_classes(trained):
-    model, metrics, timing = trained
+    model, metrics, seconds = trained
     assert set(metrics) == {"test_accuracy", "val_accuracy", "n_train", "n_val", "epochs"}
     assert metrics["test_accuracy"] >= 0.8, metrics  # chance is 0.1
     assert metrics["val_accuracy"] >= 0.8, metrics
     assert (metrics["n_train"], metrics["n_val"], metrics["epochs"]) == (160, 40, 3)
     assert len(model["history"]["loss"]) == len(model["history"]["val_accuracy"]) == 3
     assert model["history"]["loss"][-1] < model["history"]["loss"][0]
-    assert set(timing) == {"evaluator_seconds", "device"} and timing["device"].startswith("cpu")
+    assert isinstance(seconds, float) and seconds > 0
 
 
 @pytest.mark.parametrize("batch_size", [40, 160, 1000])  # 4 steps, 1 step, a batch larger than the data
@@ -181,9 +181,8 @@ def test_corrupt_foreign_or_mismatched_files_are_checkpoint_errors(trained, tmp_
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_trains_on_cuda(pool, test_full):
-    model, metrics, timing = train_evaluator(CFG, pool, test_full, seed=0, device=torch.device("cuda"),
-                                             progress=False)
-    assert metrics["test_accuracy"] >= 0.8 and timing["device"].startswith("cuda")
+    model, metrics, _ = train_evaluator(CFG, pool, test_full, seed=0, device=torch.device("cuda"), progress=False)
+    assert metrics["test_accuracy"] >= 0.8
     assert all(t.device.type == "cpu" for t in model["state_dict"].values())
     net = build_evaluator(model, torch.device("cuda"))
     feats, probs = embed(net, to_unit(test_full["images"]))

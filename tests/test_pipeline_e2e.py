@@ -41,7 +41,7 @@ def project(tmp_path_factory):
     params["data"].update(root=str(raw), verify_md5=False, download=False, n_train=40, n_test=20)
     params["model"]["latent_dim"] = 8
     params["train"].update(epochs=2, batch_size=16)
-    params["fit"].update(epochs=2, batch_size=16)
+    params["fit"].update(epochs=2, batch_size=16, refit_train=True)  # the optional train refit, end to end
     params["tsne"].update(n_points=20, max_iter=250)
     params["render"].update(n_samples=10, interp_pairs=2)
     params["evaluator"].update(epochs=1, n_val=100)

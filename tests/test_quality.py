@@ -209,8 +209,8 @@ def test_probes_are_accurate_on_separable_code_means():
     dist = get_distribution("normal")
     (tr, ytr), (te, yte) = labelled_codes(200, 0), labelled_codes(200, 1)
     out = latent_quality(dist, tr, ytr, te, yte, CFG)
-    assert set(out) == {"knn_accuracy", "logreg_accuracy", "active_units"}
-    assert out["knn_accuracy"] > 0.9 and out["logreg_accuracy"] > 0.9
+    assert set(out) == {"knn_accuracy", "knn_cosine_accuracy", "logreg_accuracy", "active_units"}
+    assert out["knn_accuracy"] > 0.9 and out["knn_cosine_accuracy"] > 0.9 and out["logreg_accuracy"] > 0.9
     assert type(out["active_units"]) is int and out["active_units"] == 6
 
 
@@ -218,7 +218,24 @@ def test_probes_read_only_the_means_and_are_at_chance_without_signal():
     dist = get_distribution("normal")
     (tr, ytr), (te, yte) = labelled_codes(200, 0, False), labelled_codes(200, 1, False)
     out = latent_quality(dist, tr, ytr, te, yte, CFG)
-    assert out["knn_accuracy"] < 0.4 and out["logreg_accuracy"] < 0.4  # chance is 0.25
+    assert max(out["knn_accuracy"], out["knn_cosine_accuracy"], out["logreg_accuracy"]) < 0.4  # chance is 0.25
+
+
+def test_cosine_knn_reads_the_direction_euclidean_the_position():
+    """Class = direction (two rays 0.6 rad apart); the length is a nuisance that swaps between train and test."""
+    dist = get_distribution("ad")
+    gen = torch.Generator().manual_seed(0)
+
+    def rays(n, long_class):
+        labels = torch.arange(n) % 2
+        angle = labels * 0.6 + 0.05 * torch.randn(n, generator=gen)
+        radius = torch.where(labels == long_class, 10.0, 1.0)
+        return torch.stack([angle.cos(), angle.sin()], 1) * radius[:, None], labels
+
+    (tr, ytr), (te, yte) = rays(200, 0), rays(200, 1)
+    out = latent_quality(dist, tr, ytr, te, yte, CFG)
+    assert out["knn_cosine_accuracy"] == 1.0
+    assert out["knn_accuracy"] < 0.1  # the nearest train codes by position have the other class's length
 
 
 def test_active_units_counts_dims_whose_means_vary():
@@ -236,6 +253,7 @@ def test_pixel_knn_accuracy():
     x = torch.rand(80, 1, 28, 28, generator=gen) * 0.3
     x[labels == 1, :, :14] += 0.7  # class 1: bright top half
     assert pixel_knn_accuracy(x[:40], labels[:40], x[40:], labels[40:], 3) == 1.0
+    assert pixel_knn_accuracy(x[:40], labels[:40], x[40:], labels[40:], 3, "cosine") == 1.0
     shuffled = labels[torch.randperm(80, generator=gen)]
     assert pixel_knn_accuracy(x[:40], shuffled[:40], x[40:], shuffled[40:], 3) < 0.8
 

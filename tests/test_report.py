@@ -2,7 +2,7 @@
 import dataclasses
 
 from vadlib.infra.config import FitConfig
-from vadlib.workflows.report import _noise_sentence, fit_sentence
+from vadlib.workflows.report import _noise_sentence, fit_sentence, metrics_table
 
 
 def test_fit_sentence_names_the_start_the_params_use():
@@ -16,3 +16,19 @@ def test_noise_sentence_compares_the_spread_with_three_stds():
     assert "within the run-to-run noise" in _noise_sentence(noise, "test.course_loss", 0.0005, "loss")
     assert "larger than the run-to-run noise" in _noise_sentence(noise, "test.course_loss", 0.0007, "loss")
     assert "not measured" in _noise_sentence(None, "test.course_loss", 0.1, "loss")
+
+
+def _split(loss):
+    return {"course_loss": loss, "mse": 0.007, "psnr": 21.4}
+
+
+def test_metrics_table_shows_the_refit_column_only_when_a_variant_has_it():
+    plain = {"ad": {"train": _split(0.046), "test": _split(0.098)}}
+    table = metrics_table(plain)
+    assert "train refit" not in table
+    header, rule, row = table.splitlines()
+    assert header.count("|") == rule.count("|") == row.count("|")
+    both = {**plain, "normal": {"train": _split(0.040), "train_refit": _split(0.0365), "test": {**_split(0.099), "kl": 342.0}}}
+    header, rule, *rows = metrics_table(both).splitlines()
+    assert "train refit" in header and header.count("|") == rule.count("|") == rows[0].count("|") == rows[1].count("|")
+    assert "| 0.0365 |" in rows[1] and "| ad | 0.0460 | – | **0.0980** |" in rows[0]

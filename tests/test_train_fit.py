@@ -116,3 +116,20 @@ def test_interrupted_training_resumes_to_the_identical_result(tmp_path, monkeypa
     for key, value in full["decoder"].items():
         assert torch.equal(resumed["decoder"][key], value), key
     assert resumed["history"]["loss"] == full["history"]["loss"]
+
+
+def test_proxy_scores_the_fit_and_probes_the_test_codes_when_given_labels():
+    """fit_and_score (tune_one, fit_recipes, the benchmark) returns the fitted rows and, with labels, the k-NN probe:
+    test images that copy the train images start from (and stay near) their own rows, so 1-NN labels them right."""
+    from vadlib.workflows.proxy import fit_and_score
+
+    cfg = tiny_config(train={"epochs": 60, "batch_size": 10, "lr_latent": 0.05}, fit={"epochs": 20, "init": "nearest"},
+                      quality={"nearest_k": 1})
+    data = tiny_data(20)
+    ck = train_variant(cfg, "normal", data, CPU, progress=False)[0]
+    plain = fit_and_score(ck, cfg, "normal", data, data["images"], CPU)
+    assert "knn_accuracy" not in plain and plain["test_params"].shape == ck["latents"].shape
+    scored = fit_and_score(ck, cfg, "normal", data, data["images"], CPU, test_labels=data["labels"])
+    assert torch.equal(scored["test_params"], plain["test_params"])  # same seed, same fit
+    assert scored["test_course_loss"] == plain["test_course_loss"] < 0.5
+    assert scored["knn_accuracy"] >= 0.9, scored["knn_accuracy"]

@@ -112,4 +112,3 @@ class Loop:
         raise_if_diverged(step_losses, self.label, self.epoch + 1, self.history["loss"],
                           "Lower the learning rates (train.lr_decoder, train.lr_latent, fit.lr) or beta.",
                           per_step=self.batch_size)
-

@@ -28,6 +28,9 @@ def _num(default, lo=None, hi=None, lo_open=False):
     return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open})
 
 
+PRECISIONS = ("float32", "tf32", "bf16")  # the training loops' arithmetic; infra/runtime.py applies them
+
+
 def _choice(default, *choices):
     return field(default=default, metadata={"choices": choices})
 
@@ -75,7 +78,7 @@ class FitConfig:
     batch_size: int = _num(128, 1, 65536)
     lr: float = _num(0.2, 0.0, 100.0, lo_open=True)
     schedule: str = _choice("cosine", "constant", "cosine")
-    refit_train: bool = True
+    refit_train: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class VariantConfig:
 class Config:
     seed: int = _num(0, 0, 2**31 - 1)
     device: str = "auto"
-    precision: str = _choice("float32", "float32", "tf32", "bf16")  # the training loops' arithmetic (infra/runtime.py)
+    precision: str = _choice("float32", *PRECISIONS)
     compare: str = "normal"  # the variant the `select` stage mirrors to metrics/selected.json (see README)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

@@ -11,9 +11,9 @@ import zlib
 
 import torch
 
+from .config import PRECISIONS
 from .errors import ConfigError
 
-PRECISIONS = ("float32", "tf32", "bf16")
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 _autocast_dtype: torch.dtype | None = None

@@ -40,8 +40,9 @@ def latent(trained, fitted: dict, train_data: dict, test_data: dict, cfg: Config
     q = cfg.quality
     out = latent_quality(trained.dist, trained.train_params, train_data["labels"], fitted["test"],
                          test_data["labels"], q)
-    out["pixel_knn_accuracy"] = pixel_knn_accuracy(train_data["images"], train_data["labels"], test_data["images"],
-                                                   test_data["labels"], q.nearest_k)
+    pixels = (train_data["images"], train_data["labels"], test_data["images"], test_data["labels"], q.nearest_k)
+    out["pixel_knn_accuracy"] = pixel_knn_accuracy(*pixels)
+    out["pixel_knn_cosine_accuracy"] = pixel_knn_accuracy(*pixels, "cosine")
     return out
 
 

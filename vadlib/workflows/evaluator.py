@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from ..infra.config import EvaluatorConfig
 from ..infra.errors import CheckpointError, DataError, raise_if_diverged
 from ..infra.io import load_tensors
-from ..infra.runtime import autocast, derive_seed, describe, generator, seed_everything
+from ..infra.runtime import autocast, derive_seed, generator, seed_everything
 
 FEATURE_DIM = 128
 NUM_CLASSES = 10
@@ -165,11 +165,11 @@ def _accuracy(net: EvaluatorNet, images01: Tensor, labels: Tensor, batch_size: i
 
 
 def train_evaluator(cfg: EvaluatorConfig, pool: dict, test_full: dict, seed: int, device: torch.device,
-                    progress: bool = True) -> tuple[dict, dict, dict]:
-    """Train the evaluator; returns (models/evaluator.pt content, metrics/evaluator.json, timing facts).
+                    progress: bool = True) -> tuple[dict, dict, float]:
+    """Train the evaluator; returns (models/evaluator.pt content, metrics/evaluator.json, wall seconds).
 
     The file content holds only tensors and plain values (weights_only loadable) and is a pure function of the
-    inputs; wall time and the device name go to the third dict only.
+    inputs; the wall time is returned apart.
     """
     start = time.perf_counter()
     train_rows, val_rows = split_pool(pool, cfg, seed)
@@ -233,8 +233,7 @@ def train_evaluator(cfg: EvaluatorConfig, pool: dict, test_full: dict, seed: int
     }
     metrics = {"test_accuracy": round(test_acc, 6), "val_accuracy": round(val_acc, 6), "n_train": n,
                "n_val": len(val_rows), "epochs": cfg.epochs}
-    timing = {"evaluator_seconds": round(time.perf_counter() - start, 2), "device": describe(device)}
-    return model, metrics, timing
+    return model, metrics, time.perf_counter() - start
 
 
 def build_evaluator(checkpoint: dict, device: torch.device, path: str = "checkpoint") -> EvaluatorNet:

@@ -1,7 +1,9 @@
 """Latent quality: how much class structure the code means carry, and how many latent units are used at all.
 
 Linear and k-NN probes (scikit-learn) trained on train code means and scored on test code means; raw-pixel k-NN
-is the reference a useful latent space should approach or beat. Active units follow Burda et al. (2016): a unit
+is the reference a useful latent space should approach or beat. The k-NN probe runs with Euclidean distance and
+with cosine distance (the usual k-NN evaluation of learned representations, e.g. DINO): a code's direction can
+carry its class while its length carries, say, brightness. Active units follow Burda et al. (2016): a unit
 whose mean code barely varies across images carries no information.
 """
 from __future__ import annotations
@@ -21,17 +23,18 @@ def _labels(y: Tensor) -> np.ndarray:
     return torch.as_tensor(y).detach().cpu().reshape(-1).long().numpy()
 
 
-def _knn_accuracy(train_x, train_y, test_x, test_y, k: int) -> float:
+def _knn_accuracy(train_x, train_y, test_x, test_y, k: int, metric: str = "euclidean") -> float:
     from sklearn.neighbors import KNeighborsClassifier
 
-    clf = KNeighborsClassifier(n_neighbors=min(k, len(train_x))).fit(train_x, train_y)
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), metric=metric).fit(train_x, train_y)
     return float(clf.score(test_x, test_y))
 
 
 def pixel_knn_accuracy(train_images: Tensor, train_labels: Tensor, test_images: Tensor, test_labels: Tensor,
-                       k: int) -> float:
-    """k-NN accuracy on raw pixels (any scale, flattened): the baseline for knn_accuracy."""
-    return _knn_accuracy(_np(train_images), _labels(train_labels), _np(test_images), _labels(test_labels), k)
+                       k: int, metric: str = "euclidean") -> float:
+    """k-NN accuracy on raw pixels (any scale, flattened): the baseline for the codes' k-NN probes."""
+    return _knn_accuracy(_np(train_images), _labels(train_labels), _np(test_images), _labels(test_labels), k,
+                         metric)
 
 
 def active_units(means: Tensor, threshold: float) -> int:
@@ -41,7 +44,8 @@ def active_units(means: Tensor, threshold: float) -> int:
 
 def latent_quality(dist, train_params: Tensor, train_labels: Tensor, test_params: Tensor, test_labels: Tensor,
                    cfg) -> dict:
-    """knn_accuracy, logreg_accuracy (test accuracy of probes fit on train code means) and active_units.
+    """knn_accuracy, knn_cosine_accuracy, logreg_accuracy (test accuracy of probes fit on train code means) and
+    active_units.
 
     cfg: a QualityConfig (nearest_k, active_threshold).
     """
@@ -56,6 +60,7 @@ def latent_quality(dist, train_params: Tensor, train_labels: Tensor, test_params
     logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=LOGREG_MAX_ITER)).fit(xtr, ytr)
     return {
         "knn_accuracy": _knn_accuracy(xtr, ytr, xte, yte, cfg.nearest_k),
+        "knn_cosine_accuracy": _knn_accuracy(xtr, ytr, xte, yte, cfg.nearest_k, "cosine"),
         "logreg_accuracy": float(logreg.score(xte, yte)),
         "active_units": active_units(train_means, cfg.active_threshold),
     }

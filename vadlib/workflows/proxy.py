@@ -13,15 +13,17 @@ from ..infra.config import Config, FitConfig
 from ..core.distributions import get_distribution
 from .fit import fit_latents
 from .metrics import reconstruction_metrics
+from .probes import latent_quality
 from ..core.models import decode_images
 from .train import train_variant
 
 
 def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
-                  device: torch.device, fit: FitConfig | None = None) -> dict:
+                  device: torch.device, fit: FitConfig | None = None, test_labels: torch.Tensor | None = None) -> dict:
     """Fit `test_images` against a trained model file's decoder (with `fit`, default cfg.fit) and score both splits.
 
-    Returns test/train course_loss, the fit's wall seconds and its per-epoch loss and seconds (for time-to-quality).
+    Returns test/train course_loss, the fitted test rows (`test_params`), the fit's wall seconds and its per-epoch
+    loss and seconds (for time-to-quality); with `test_labels`, also the k-NN probe of the test codes.
     """
     fit = fit or cfg.fit
     decoder = load_decoder(model, device)
@@ -34,17 +36,22 @@ def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test
         recon = decode_images(decoder, dist.mean(codes))
         return reconstruction_metrics(images, recon, cfg.evaluate.batch_size)["course_loss"]
 
-    return {"test_course_loss": score(test_images, params),
-            "train_course_loss": score(train_data["images"], model["latents"]),
-            "fit_seconds": sum(history["seconds"]), "fit_loss_curve": history["loss"],
-            "fit_seconds_curve": history["seconds"]}
+    out = {"test_course_loss": score(test_images, params),
+           "train_course_loss": score(train_data["images"], model["latents"]), "test_params": params,
+           "fit_seconds": sum(history["seconds"]), "fit_loss_curve": history["loss"],
+           "fit_seconds_curve": history["seconds"]}
+    if test_labels is not None:
+        out["knn_accuracy"] = latent_quality(dist, model["latents"], train_data["labels"], params, test_labels,
+                                             cfg.quality)["knn_accuracy"]
+    return out
 
 
 def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
-                    device: torch.device) -> dict:
-    """course_loss of the learned train codes and of the fitted test codes; `seconds` covers train + fit."""
+                    device: torch.device, test_labels: torch.Tensor | None = None) -> dict:
+    """course_loss of the learned train codes and of the fitted test codes (and, given `test_labels`, the k-NN
+    probe of the test codes); `seconds` covers train + fit."""
     start = time.perf_counter()
     model, _ = train_variant(cfg, variant, train_data, device, progress=False)
-    scores = fit_and_score(model, cfg, variant, train_data, test_images, device)
-    return {"test_course_loss": scores["test_course_loss"], "train_course_loss": scores["train_course_loss"],
-            "seconds": time.perf_counter() - start}
+    scores = fit_and_score(model, cfg, variant, train_data, test_images, device, test_labels=test_labels)
+    keys = ("test_course_loss", "train_course_loss", "knn_accuracy")
+    return {**{k: scores[k] for k in keys if k in scores}, "seconds": time.perf_counter() - start}

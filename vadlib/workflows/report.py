@@ -22,16 +22,18 @@ def _fmt(value, digits=4):
 
 
 def metrics_table(all_metrics: dict[str, dict]) -> str:
-    head = ("| variant | train course_loss | train refit | test course_loss | original train / test | "
-            "beats original test | test MSE | test PSNR (dB) | test KL |")
+    """One row per variant; the train-refit column only when `fit.refit_train` produced it."""
+    refit = any("train_refit" in m for m in all_metrics.values())
+    head = (f"| variant | train course_loss |{' train refit |' if refit else ''} test course_loss | "
+            "original train / test | beats original test | test MSE | test PSNR (dB) | test KL |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, m in all_metrics.items():
         orig = ORIGINAL.get(name)
         test = m["test"]["course_loss"]
         beats = "–" if orig is None else ("yes" if test < orig[1] else "**no**")
+        refit_cell = f" {_fmt(m.get('train_refit', {}).get('course_loss'))} |" if refit else ""
         lines.append(
-            f"| {name} | {_fmt(m['train']['course_loss'])} | {_fmt(m.get('train_refit', {}).get('course_loss'))} | "
-            f"**{_fmt(test)}** | {'–' if orig is None else f'{orig[0]:.4f} / {orig[1]:.4f}'} | {beats} | "
+            f"| {name} | {_fmt(m['train']['course_loss'])} |{refit_cell} **{_fmt(test)}** | {'–' if orig is None else f'{orig[0]:.4f} / {orig[1]:.4f}'} | {beats} | "
             f"{_fmt(m['test']['mse'], 5)} | {_fmt(m['test']['psnr'], 2)} | {_fmt(m['test'].get('kl'), 2)} |"
         )
     return "\n".join(lines)
@@ -115,12 +117,15 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
 
 
 def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
-    head = "| variant | 5-NN probe | logistic probe | raw-pixel 5-NN | active units | test KL |"
-    lines = [head, "|" + "---|" * 6]
+    head = ("| variant | 5-NN probe | 5-NN, cosine | logistic probe | raw-pixel 5-NN (cosine) | active units | "
+            "test KL |")
+    lines = [head, "|" + "---|" * 7]
     for name, m in all_metrics.items():
         lat = m["latent"]
-        lines.append(f"| {name} | {lat['knn_accuracy']:.3f} | {lat['logreg_accuracy']:.3f} | "
-                     f"{lat['pixel_knn_accuracy']:.3f} | {lat['active_units']} | {_fmt(m['test'].get('kl'), 1)} |")
+        lines.append(f"| {name} | {lat['knn_accuracy']:.3f} | {lat['knn_cosine_accuracy']:.3f} | "
+                     f"{lat['logreg_accuracy']:.3f} | {lat['pixel_knn_accuracy']:.3f} "
+                     f"({lat['pixel_knn_cosine_accuracy']:.3f}) | {lat['active_units']} | "
+                     f"{_fmt(m['test'].get('kl'), 1)} |")
     knn = {n: m["latent"]["knn_accuracy"] for n, m in all_metrics.items()}
     lo, hi = min(knn, key=knn.get), max(knn, key=knn.get)
     return [

@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 
 from ..infra.config import Config
-from ..infra.runtime import describe
 from ..core.distributions import get_distribution
 from ..infra.errors import CheckpointError, Interrupted
 from ..infra.io import load_tensors, save_tensors
@@ -122,8 +121,8 @@ def _rank_resume(resume_path: str | Path | None, world: World) -> Path | None:
 
 def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.device,
                   resume_path: str | Path | None = None, progress: bool = True,
-                  world: World = SINGLE) -> tuple[dict | None, dict]:
-    """Train one variant; returns (the model file's content, wall-time facts that must stay out of it).
+                  world: World = SINGLE) -> tuple[dict | None, float]:
+    """Train one variant; returns (the model file's content, the training seconds, which must stay out of it).
 
     With `resume_path`, the loop state is saved there every `train.checkpoint_every` epochs and picked
     up again by the next call with the same settings, giving the same result as an uninterrupted run.
@@ -159,12 +158,10 @@ def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.dev
             "Run `dvc repro` again to resume from it (same params)."
         ) from None
     latents = gather_rows(loop.table.weight, world)
-    timing = {"train_seconds": round(sum(history["seconds"]), 2), "device": describe(device)}
-    if world.size > 1:
-        timing["processes"] = world.size
+    seconds = sum(history["seconds"])
     if latents is None:
-        return None, timing
-    return model_file(cfg, variant, loop, fp, train_data["labels"], latents), timing
+        return None, seconds
+    return model_file(cfg, variant, loop, fp, train_data["labels"], latents), seconds
 
 
 def model_file(cfg: Config, variant: str, loop: Loop, fp: str, labels: torch.Tensor, latents: torch.Tensor) -> dict:
