@@ -8,7 +8,7 @@ from torch import nn
 from vadlib.core.distributions import get_distribution
 from vadlib.infra.config import QualityConfig
 from vadlib.infra.errors import DivergenceError
-from vadlib.workflows.probes import active_units, latent_quality, pixel_knn_accuracy
+from vadlib.workflows.probes import active_units, knn_probe, latent_quality, pixel_knn_accuracy
 from vadlib.workflows.quality import (
     KEYS, class_shares, frechet_distance, kernel_distance, nn_distance, prdc_metrics, reference_set, sample_quality,
 )
@@ -211,6 +211,8 @@ def test_probes_are_accurate_on_separable_code_means():
     out = latent_quality(dist, tr, ytr, te, yte, CFG)
     assert set(out) == {"knn_accuracy", "knn_cosine_accuracy", "logreg_accuracy", "active_units"}
     assert out["knn_accuracy"] > 0.9 and out["knn_cosine_accuracy"] > 0.9 and out["logreg_accuracy"] > 0.9
+    for key, metric in (("knn_accuracy", "euclidean"), ("knn_cosine_accuracy", "cosine")):  # the probe alone
+        assert knn_probe(dist, tr, ytr, te, yte, CFG.nearest_k, metric) == out[key]
     assert type(out["active_units"]) is int and out["active_units"] == 6
 
 

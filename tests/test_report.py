@@ -28,7 +28,8 @@ def test_metrics_table_shows_the_refit_column_only_when_a_variant_has_it():
     assert "train refit" not in table
     header, rule, row = table.splitlines()
     assert header.count("|") == rule.count("|") == row.count("|")
-    both = {**plain, "normal": {"train": _split(0.040), "train_refit": _split(0.0365), "test": {**_split(0.099), "kl": 342.0}}}
+    refit_variant = {"train": _split(0.040), "train_refit": _split(0.0365), "test": {**_split(0.099), "kl": 342.0}}
+    both = {**plain, "normal": refit_variant}
     header, rule, *rows = metrics_table(both).splitlines()
     assert "train refit" in header and header.count("|") == rule.count("|") == rows[0].count("|") == rows[1].count("|")
     assert "| 0.0365 |" in rows[1] and "| ad | 0.0460 | – | **0.0980** |" in rows[0]

@@ -42,6 +42,18 @@ def active_units(means: Tensor, threshold: float) -> int:
     return int((means.double().var(dim=0) > threshold).sum())
 
 
+def _means(dist, params: Tensor) -> Tensor:
+    return dist.mean(params.detach().cpu().double())
+
+
+def knn_probe(dist, train_params: Tensor, train_labels: Tensor, test_params: Tensor, test_labels: Tensor, k: int,
+              metric: str = "euclidean") -> float:
+    """k-NN accuracy of the test code means, neighbours taken among the train code means (one of latent_quality's
+    probes, alone: for tuning scripts that need nothing else)."""
+    return _knn_accuracy(_np(_means(dist, train_params)), _labels(train_labels), _np(_means(dist, test_params)),
+                         _labels(test_labels), k, metric)
+
+
 def latent_quality(dist, train_params: Tensor, train_labels: Tensor, test_params: Tensor, test_labels: Tensor,
                    cfg) -> dict:
     """knn_accuracy, knn_cosine_accuracy, logreg_accuracy (test accuracy of probes fit on train code means) and
@@ -53,9 +65,8 @@ def latent_quality(dist, train_params: Tensor, train_labels: Tensor, test_params
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    train_means = dist.mean(train_params.detach().cpu().double())
-    test_means = dist.mean(test_params.detach().cpu().double())
-    xtr, xte = _np(train_means), _np(test_means)
+    train_means = _means(dist, train_params)
+    xtr, xte = _np(train_means), _np(_means(dist, test_params))
     ytr, yte = _labels(train_labels), _labels(test_labels)
     logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=LOGREG_MAX_ITER)).fit(xtr, ytr)
     return {

@@ -13,7 +13,7 @@ from ..infra.config import Config, FitConfig
 from ..core.distributions import get_distribution
 from .fit import fit_latents
 from .metrics import reconstruction_metrics
-from .probes import latent_quality
+from .probes import knn_probe
 from ..core.models import decode_images
 from .train import train_variant
 
@@ -41,8 +41,8 @@ def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test
            "fit_seconds": sum(history["seconds"]), "fit_loss_curve": history["loss"],
            "fit_seconds_curve": history["seconds"]}
     if test_labels is not None:
-        out["knn_accuracy"] = latent_quality(dist, model["latents"], train_data["labels"], params, test_labels,
-                                             cfg.quality)["knn_accuracy"]
+        out["knn_accuracy"] = knn_probe(dist, model["latents"], train_data["labels"], params, test_labels,
+                                        cfg.quality.nearest_k)
     return out
 
 

@@ -33,7 +33,8 @@ def metrics_table(all_metrics: dict[str, dict]) -> str:
         beats = "–" if orig is None else ("yes" if test < orig[1] else "**no**")
         refit_cell = f" {_fmt(m.get('train_refit', {}).get('course_loss'))} |" if refit else ""
         lines.append(
-            f"| {name} | {_fmt(m['train']['course_loss'])} |{refit_cell} **{_fmt(test)}** | {'–' if orig is None else f'{orig[0]:.4f} / {orig[1]:.4f}'} | {beats} | "
+            f"| {name} | {_fmt(m['train']['course_loss'])} |{refit_cell} **{_fmt(test)}** | "
+            f"{'–' if orig is None else f'{orig[0]:.4f} / {orig[1]:.4f}'} | {beats} | "
             f"{_fmt(m['test']['mse'], 5)} | {_fmt(m['test']['psnr'], 2)} | {_fmt(m['test'].get('kl'), 2)} |"
         )
     return "\n".join(lines)
