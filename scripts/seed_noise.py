@@ -28,6 +28,7 @@ from vadlib.core.distributions import get_distribution
 HEADLINES = {  # report key -> how to read it from a metrics file
     "test.course_loss": lambda m: m["test"]["course_loss"],
     "best_fd": lambda m: m["samples"][m["best_sampler"]["name"]]["fd"],
+    "best_recognisable": lambda m: m["samples"][m["best_sampler"]["name"]]["recognisable"],
     "latent.knn_accuracy": lambda m: m["latent"]["knn_accuracy"],
 }
 

@@ -17,16 +17,7 @@ from vadlib.infra.cli import run
 from vadlib.infra.config import load_params, parse_params
 from vadlib.infra.data import load_split, select_subset
 from vadlib.infra.runtime import resolve_device, set_precision
-from vadlib.workflows.proxy import train_fit_score
-
-
-def override(raw: dict, assignment: str) -> None:
-    key, _, value = assignment.partition("=")
-    *parents, leaf = key.split(".")
-    node = raw
-    for name in parents:
-        node = node[name]
-    node[leaf] = yaml.safe_load(value)
+from vadlib.workflows.proxy import apply_override, train_fit_score
 
 
 def main() -> None:
@@ -38,7 +29,7 @@ def main() -> None:
     args = ap.parse_intermixed_args()
     raw = yaml.safe_load(Path(args.params).read_text())
     for s in args.settings:
-        override(raw, s)
+        apply_override(raw, s)
     cfg = parse_params(raw)
     load_params(args.params)  # the file itself must be valid too
     set_precision(cfg.precision)

@@ -22,7 +22,7 @@ def main() -> None:
     world, device = init_world(cfg.device) if launched() else (SINGLE, resolve_device(cfg.device))
     try:
         model, seconds = train_variant(cfg, args.variant, load_prepared(paths.TRAIN_DATA), device,
-                                      resume_path=paths.resume(args.variant), world=world)
+                                       resume_path=paths.resume(args.variant), world=world)
         if model is not None:
             save_tensors(paths.model(args.variant), model)
             write_csv(paths.train_curve(args.variant), ["epoch", "loss", "rec", "kl"],

@@ -268,3 +268,15 @@ def test_reference_knn_scores_use_the_first_n_real_images():
     assert part.nn_pixel == pytest.approx(nn_distance(real[:10], train))
     assert torch.equal(part.feats, full.feats)  # FD and KID still see every real image
     assert (part.n_knn, full.n_knn, everything.n_knn) == (10, 40, 40)  # PRDC compares with feats[:n_knn]
+
+
+def test_prdc_compares_equal_sized_sets_when_there_are_more_samples_than_real_images():
+    net, real, train = StandIn(), images(40, 1), images(60, 2)
+    ref, fake = reference_set(net, real, train), images(200, 3)
+    scores = sample_quality(net, fake, ref, CFG, seed=0)
+    with torch.no_grad():
+        fake_feats = net.features(fake).double()
+    expected = prdc_metrics(ref.feats, fake_feats[:40], CFG.nearest_k)
+    assert {k: scores[k] for k in expected} == pytest.approx(expected)
+    assert expected != prdc_metrics(ref.feats, fake_feats, CFG.nearest_k)  # all 200 would give other values
+    assert scores["nn_train_distance"] == pytest.approx(nn_distance(fake_feats, ref.train_feats))

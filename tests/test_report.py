@@ -2,7 +2,7 @@
 import dataclasses
 
 from vadlib.infra.config import FitConfig
-from vadlib.workflows.report import _noise_sentence, fit_sentence, metrics_table
+from vadlib.workflows.report import _noise_sentence, fit_sentence, metrics_table, samples_section
 
 
 def test_fit_sentence_names_the_start_the_params_use():
@@ -33,3 +33,20 @@ def test_metrics_table_shows_the_refit_column_only_when_a_variant_has_it():
     header, rule, *rows = metrics_table(both).splitlines()
     assert "train refit" in header and header.count("|") == rule.count("|") == rows[0].count("|") == rows[1].count("|")
     assert "| 0.0365 |" in rows[1] and "| ad | 0.0460 | – | **0.0980** |" in rows[0]
+
+
+def _row(fd, recognisable):
+    return {"fd": fd, "recognisable": recognisable, "min_class_share": 0.07, "precision": 0.9, "recall": 0.5,
+            "density": 1.0, "coverage": 0.9, "nn_train_ratio": 0.95, "nn_train_pixel_ratio": 0.8}
+
+
+def test_samples_section_judges_the_recognisable_spread_against_its_seed_noise():
+    def variant(recognisable):
+        rows = {"real": _row(2.3, 0.8), "reconstruction": _row(6.5, 0.74), "gmm": _row(10.0, recognisable)}
+        return {"samples": rows, "best_sampler": {"name": "gmm", "fd_vs_baseline": 0.2, "recognisable_vs_real": 0.8}}
+    noise = {"std": {"best_fd": 0.5, "best_recognisable": 0.01}, "seeds": [0, 1, 2], "variant": "normal",
+             "command": "x"}
+    close = " ".join(samples_section({"ad": variant(0.70), "normal": variant(0.68)}, noise, 1000))
+    assert "recognisable rate: `ad` 0.700; lowest: `normal` 0.680. The spread between variants (0.02) is within" in close
+    apart = " ".join(samples_section({"ad": variant(0.70), "normal": variant(0.60)}, noise, 1000))
+    assert "(0.1) is larger than the run-to-run noise" in apart

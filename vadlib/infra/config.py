@@ -123,7 +123,7 @@ class SamplersConfig:
 @dataclass(frozen=True)
 class QualityConfig:
     """Sample and latent quality, measured in the evaluator's feature space."""
-    n_samples: int = _num(1000, 10, 100000)
+    n_samples: int = _num(5000, 10, 100000)  # per sampler; PRDC uses the first min(n_samples, n_test) of them
     nearest_k: int = _num(5, 1, 100)  # precision/recall/density/coverage and the k-NN probe
     confidence: float = _num(0.9, 0.0, 1.0, lo_open=True)  # "recognisable": evaluator confidence at least this
     active_threshold: float = _num(0.01, 0.0, 1e6)  # a latent unit is active if its code means vary more than this
@@ -143,7 +143,7 @@ class Config:
     seed: int = _num(0, 0, 2**31 - 1)
     device: str = "auto"
     precision: str = _choice("float32", *PRECISIONS)
-    compare: str = "normal"  # the variant the `select` stage mirrors to metrics/selected.json (see README)
+    compare: str = "normal"  # the variant the `compare` stage mirrors to metrics/selected.json (see README)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()

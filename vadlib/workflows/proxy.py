@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import torch
+import yaml
 
 from .checkpoint import load_decoder
 from ..infra.config import Config, FitConfig
@@ -16,6 +17,25 @@ from .metrics import reconstruction_metrics
 from .probes import knn_probe
 from ..core.models import decode_images
 from .train import train_variant
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Set one `dotted.key=value` (params.yaml's names, value parsed as YAML) in the raw params dict, in place.
+
+    `2e-4` counts as a number, as on a command line one expects (YAML 1.1 alone reads it as a string).
+    """
+    key, _, value = assignment.partition("=")
+    *parents, leaf = key.split(".")
+    node = raw
+    for name in parents:
+        node = node[name]
+    parsed = yaml.safe_load(value)
+    if isinstance(parsed, str):
+        try:
+            parsed = float(parsed) if parsed.lower() not in ("nan", "inf", "-inf", "infinity") else parsed
+        except ValueError:
+            pass
+    node[leaf] = parsed
 
 
 def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,

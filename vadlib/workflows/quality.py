@@ -134,9 +134,8 @@ def reference_set(net, real01: Tensor, train01: Tensor, n_real: int | None = Non
     """real01: the test images; train01: the images the variant trained on (both float in [0, 1]).
 
     The k-NN based scores (PRDC, the real images' own nearest-train distance) use the first `n_real` real images
-    (all when None): as many as the sample sets they are compared with, which keeps the pairwise searches
-    (N_test x N_train x 784 pixels, N_test^2 features) affordable at full scale and changes nothing at the default
-    1000/1000. FD and KID use every real image.
+    (all when None; `quality.n_samples` in the pipeline), which keeps the pairwise searches (N_test x N_train x 784
+    pixels, N_test^2 features) affordable at full scale. FD and KID use every real image.
     """
     _check_finite("sample quality inputs", real_images=real01, train_images=train01)
     feats, _ = _embed(net, real01)
@@ -151,14 +150,18 @@ def _ratio(a: float, b: float) -> float:
 
 
 def sample_quality(net, fake01: Tensor, ref: Reference, cfg, seed: int) -> dict:
-    """Generated (or held-out real) images fake01 scored against `ref` (cfg: a QualityConfig); keys are KEYS."""
+    """Generated (or held-out real) images fake01 scored against `ref` (cfg: a QualityConfig); keys are KEYS.
+
+    PRDC compares equal-sized sets, the first `ref.n_knn` of each (recall and coverage depend on the two set sizes,
+    so more samples than real images would shift them); every other score uses all of fake01.
+    """
     _check_finite("sample quality inputs", fake_images=fake01)
     fake_feats, fake_probs = _embed(net, fake01)
     nn_feat, nn_pix = nn_distance(fake_feats, ref.train_feats), nn_distance(fake01, ref.train_pixels)
     out = {
         "fd": frechet_distance(ref.feats, fake_feats),
         "kid": kernel_distance(ref.feats, fake_feats, seed),
-        **prdc_metrics(ref.feats[:ref.n_knn], fake_feats, cfg.nearest_k),
+        **prdc_metrics(ref.feats[:ref.n_knn], fake_feats[:ref.n_knn], cfg.nearest_k),
         "recognisable": float((fake_probs.max(dim=1).values >= cfg.confidence).double().mean()),
         "min_class_share": min(class_shares(fake_probs)),
         "nn_train_distance": nn_feat,

@@ -98,8 +98,14 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
     verdict = ""
     if scored:
         lo, hi = min(scored, key=scored.get), max(scored, key=scored.get)
+        rec = {n: all_metrics[n]["samples"][all_metrics[n]["best_sampler"]["name"]]["recognisable"] for n in scored}
+        rlo, rhi = min(rec, key=rec.get), max(rec, key=rec.get)
         verdict = (f"Lowest best-sampler FD: `{lo}` {scored[lo]:.2f}; highest: `{hi}` {scored[hi]:.2f}. "
-                   + _noise_sentence(noise, "best_fd", scored[hi] - scored[lo], "the best-sampler FD"))
+                   + _noise_sentence(noise, "best_fd", scored[hi] - scored[lo], "the best-sampler FD")
+                   + f" Highest best-sampler recognisable rate: `{rhi}` {rec[rhi]:.3f}; lowest: `{rlo}` "
+                   f"{rec[rlo]:.3f}. "
+                   + _noise_sentence(noise, "best_recognisable", rec[rhi] - rec[rlo],
+                                     "the best sampler's recognisable rate"))
     grid = ["| variant | " + " | ".join(samplers) + " |", "|" + "---|" * (len(samplers) + 1)]
     grid += ["| " + name + " | " + " | ".join(f"![{name} {s}](../plots/images/{name}/samples/{s}.png)"
                                                for s in samplers) + " |" for name in all_metrics]
