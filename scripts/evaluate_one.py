@@ -18,30 +18,15 @@ from pathlib import Path
 
 import yaml
 
-from vadlib.core.distributions import get_distribution
 from vadlib.infra import paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params, parse_params
 from vadlib.infra.data import load_prepared
 from vadlib.infra.errors import ConfigError
 from vadlib.infra.runtime import resolve_device, set_precision
-from vadlib.workflows.checkpoint import Trained, load_decoder
 from vadlib.workflows.evaluate import evaluate_variant
 from vadlib.workflows.evaluator import held_out_images, load_evaluator
-from vadlib.workflows.fit import fit_splits
-from vadlib.workflows.proxy import apply_override
-from vadlib.workflows.train import train_variant
-
-
-def headline(m: dict) -> dict:
-    """The figures issue 11's targets are judged on, from one metrics file."""
-    best = m["best_sampler"]
-    row = m["samples"].get(best["name"], {})
-    return {"test_course_loss": m["test"]["course_loss"], "train_course_loss": m["train"]["course_loss"],
-            "best_sampler": best["name"], "best_fd": row.get("fd"), "fd_vs_baseline": best["fd_vs_baseline"],
-            "recognisable": row.get("recognisable"), "recognisable_vs_real": best["recognisable_vs_real"],
-            "min_class_share": row.get("min_class_share"), "nn_train_ratio": row.get("nn_train_ratio"),
-            "knn_accuracy": m["latent"]["knn_accuracy"], "knn_cosine_accuracy": m["latent"]["knn_cosine_accuracy"]}
+from vadlib.workflows.proxy import apply_override, headline, train_and_fit_test
 
 
 def main() -> None:
@@ -66,11 +51,7 @@ def main() -> None:
     evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
     held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
     start = time.perf_counter()
-    cfg = dataclasses.replace(cfg, fit=dataclasses.replace(cfg.fit, refit_train=False))
-    model, _ = train_variant(cfg, args.variant, train_data, device, progress=False)
-    trained = Trained(model, load_decoder(model, device), get_distribution(model["distribution"]))
-    fitted, *_ = fit_splits(trained.decoder, cfg.variant(args.variant), cfg.fit, {"test": test_data}, cfg.seed,
-                            args.variant, progress=False, train_params=trained.train_params)
+    trained, fitted = train_and_fit_test(cfg, args.variant, train_data, test_data, device)
     train_fit_seconds = time.perf_counter() - start
     for t in args.temperatures or [cfg.samplers.temperature]:
         tcfg = dataclasses.replace(cfg, samplers=dataclasses.replace(cfg.samplers, temperature=t))

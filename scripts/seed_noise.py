@@ -18,18 +18,15 @@ from vadlib.infra.config import load_params
 from vadlib.infra.data import load_prepared
 from vadlib.infra.io import read_json, write_json
 from vadlib.infra.runtime import describe, resolve_device
-from vadlib.workflows.checkpoint import Trained, load_decoder
 from vadlib.workflows.evaluate import evaluate_variant
 from vadlib.workflows.evaluator import held_out_images, load_evaluator
-from vadlib.workflows.fit import fit_splits
-from vadlib.workflows.train import train_variant
-from vadlib.core.distributions import get_distribution
+from vadlib.workflows.proxy import headline, train_and_fit_test
 
-HEADLINES = {  # report key -> how to read it from a metrics file
-    "test.course_loss": lambda m: m["test"]["course_loss"],
-    "best_fd": lambda m: m["samples"][m["best_sampler"]["name"]]["fd"],
-    "best_recognisable": lambda m: m["samples"][m["best_sampler"]["name"]]["recognisable"],
-    "latent.knn_accuracy": lambda m: m["latent"]["knn_accuracy"],
+HEADLINES = {  # report key -> proxy.headline key
+    "test.course_loss": "test_course_loss",
+    "best_fd": "best_fd",
+    "best_recognisable": "recognisable",
+    "latent.knn_accuracy": "knn_accuracy",
 }
 
 
@@ -44,16 +41,15 @@ def main() -> None:
     train_data, test_data = load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA)
     evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
     held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
-    values = {key: [read(read_json(paths.metrics(args.variant)))] for key, read in HEADLINES.items()}
+    committed = headline(read_json(paths.metrics(args.variant)))
+    values = {key: [committed[name]] for key, name in HEADLINES.items()}
     for seed in args.seeds:
-        cfg = dataclasses.replace(base, seed=seed, fit=dataclasses.replace(base.fit, refit_train=False))
-        model, _ = train_variant(cfg, args.variant, train_data, device)
-        trained = Trained(model, load_decoder(model, device), get_distribution(model["distribution"]))
-        fitted, *_ = fit_splits(trained.decoder, cfg.variant(args.variant), cfg.fit, {"test": test_data}, seed,
-                                args.variant, train_params=trained.train_params)
+        cfg = dataclasses.replace(base, seed=seed)
+        trained, fitted = train_and_fit_test(cfg, args.variant, train_data, test_data, device, progress=True)
         m = evaluate_variant(trained, fitted, train_data, test_data, held_out, evaluator, cfg, args.variant)
-        for key, read in HEADLINES.items():
-            values[key].append(read(m))
+        scores = headline(m)
+        for key, name in HEADLINES.items():
+            values[key].append(scores[name])
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in values.items()))
     write_json(paths.SEED_NOISE, {
         "variant": args.variant, "seeds": [base.seed, *args.seeds],

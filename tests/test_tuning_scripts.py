@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from vadlib.infra.errors import ConfigError
-from vadlib.workflows.proxy import apply_override
+from vadlib.workflows.proxy import apply_override, headline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,9 +38,9 @@ def test_evaluate_one_refuses_settings_that_change_the_reused_data_or_evaluator(
             module.main()
 
 
-def test_evaluate_one_headline_reads_a_metrics_file():
+def test_headline_reads_a_metrics_file():
     metrics = json.loads((ROOT / "metrics/variants/normal.json").read_text())
-    h = _script("evaluate_one").headline(metrics)
+    h = headline(metrics)
     best = metrics["samples"][metrics["best_sampler"]["name"]]
     assert h["best_fd"] == best["fd"] and h["recognisable"] == best["recognisable"]
     assert h["knn_accuracy"] == metrics["latent"]["knn_accuracy"]

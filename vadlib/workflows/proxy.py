@@ -4,6 +4,8 @@ Skips what only the report needs (train refit, t-SNE, figures), so one setting c
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 
 import torch
@@ -31,10 +33,9 @@ def apply_override(raw: dict, assignment: str) -> None:
         node = node[name]
     parsed = yaml.safe_load(value)
     if isinstance(parsed, str):
-        try:
-            parsed = float(parsed) if parsed.lower() not in ("nan", "inf", "-inf", "infinity") else parsed
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            number = float(parsed)
+            parsed = number if math.isfinite(number) else parsed
     node[leaf] = parsed
 
 
@@ -75,3 +76,29 @@ def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: to
     scores = fit_and_score(model, cfg, variant, train_data, test_images, device, test_labels=test_labels)
     keys = ("test_course_loss", "train_course_loss", "knn_accuracy")
     return {**{k: scores[k] for k in keys if k in scores}, "seconds": time.perf_counter() - start}
+
+
+def train_and_fit_test(cfg: Config, variant: str, train_data: dict, test_data: dict, device: torch.device,
+                       progress: bool = False):
+    """Train one variant and fit the test images exactly as the train and fit stages do (no train refit); returns
+    (Trained, the fitted file's content) for `evaluate.evaluate_variant`. Used by seed_noise and evaluate_one."""
+    from .checkpoint import Trained
+    from .fit import fit_splits
+
+    model, _ = train_variant(cfg, variant, train_data, device, progress=progress)
+    trained = Trained(model, load_decoder(model, device), get_distribution(model["distribution"]))
+    fitted, *_ = fit_splits(trained.decoder, cfg.variant(variant), cfg.fit, {"test": test_data}, cfg.seed, variant,
+                            progress=progress, train_params=trained.train_params)
+    return trained, fitted
+
+
+def headline(metrics: dict) -> dict:
+    """The figures the study's targets are judged on, read from one variant's metrics file."""
+    best = metrics["best_sampler"]
+    row = metrics["samples"].get(best["name"], {})
+    return {"test_course_loss": metrics["test"]["course_loss"], "train_course_loss": metrics["train"]["course_loss"],
+            "best_sampler": best["name"], "best_fd": row.get("fd"), "fd_vs_baseline": best["fd_vs_baseline"],
+            "recognisable": row.get("recognisable"), "recognisable_vs_real": best["recognisable_vs_real"],
+            "min_class_share": row.get("min_class_share"), "nn_train_ratio": row.get("nn_train_ratio"),
+            "knn_accuracy": metrics["latent"]["knn_accuracy"],
+            "knn_cosine_accuracy": metrics["latent"]["knn_cosine_accuracy"]}

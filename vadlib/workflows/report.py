@@ -83,11 +83,12 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
             f"{real['recognisable']:.3f}) | min class share | precision / recall | density / coverage | "
             "nearest-train distance / real's: features (pixels) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    bests = {}
+    bests, recs = {}, {}
     for name, m in all_metrics.items():
         b, rows = m["best_sampler"], m["samples"]
         r = rows.get(b["name"])
         bests[name] = r["fd"] if r else None
+        recs[name] = r["recognisable"] if r else None
         cells = [name, b["name"], *(_fmt(rows[s]["fd"], 2) for s in samplers), _fmt(rows["reconstruction"]["fd"], 2)]
         cells += ["–"] * 6 if r is None else [
             _fmt(b["fd_vs_baseline"], 3), _fmt(r["recognisable"], 3), _fmt(r["min_class_share"], 3),
@@ -98,7 +99,7 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
     verdict = ""
     if scored:
         lo, hi = min(scored, key=scored.get), max(scored, key=scored.get)
-        rec = {n: all_metrics[n]["samples"][all_metrics[n]["best_sampler"]["name"]]["recognisable"] for n in scored}
+        rec = {n: recs[n] for n in scored}
         rlo, rhi = min(rec, key=rec.get), max(rec, key=rec.get)
         verdict = (f"Lowest best-sampler FD: `{lo}` {scored[lo]:.2f}; highest: `{hi}` {scored[hi]:.2f}. "
                    + _noise_sentence(noise, "best_fd", scored[hi] - scored[lo], "the best-sampler FD")
