@@ -18,15 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from vadlib.infra import paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params, parse_params
-from vadlib.infra.data import load_prepared
 from vadlib.infra.errors import ConfigError
 from vadlib.infra.runtime import resolve_device, set_precision
 from vadlib.workflows.evaluate import evaluate_variant
-from vadlib.workflows.evaluator import held_out_images, load_evaluator
-from vadlib.workflows.proxy import apply_override, headline, train_and_fit_test
+from vadlib.workflows.proxy import apply_override, committed_inputs, headline, train_and_fit_test
 
 
 def main() -> None:
@@ -47,9 +44,7 @@ def main() -> None:
                           "`data` or `evaluator` (use `dvc exp run -S ...` for those)")
     set_precision(cfg.precision)
     device = resolve_device(cfg.device)
-    train_data, test_data = load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA)
-    evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
-    held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
+    train_data, test_data, evaluator, held_out = committed_inputs(device)
     start = time.perf_counter()
     trained, fitted = train_and_fit_test(cfg, args.variant, train_data, test_data, device)
     train_fit_seconds = time.perf_counter() - start

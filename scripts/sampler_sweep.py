@@ -1,9 +1,9 @@
 """Sampler sweep: how the GMM's size, covariance and temperature trade sample quality against copying, per variant.
 
 Reads the committed pipeline outputs (models, evaluator, prepared data; run `dvc repro` first), refits each sampler
-setting below and scores 1000 draws exactly as the `evaluate` stage does (same evaluator, same test and train
-images, same seed), then writes reports/sampler_sweep.md. Nothing in the pipeline depends on it; it documents
-why the `samplers` params are what they are. About 5 minutes on 2 CPU cores:
+setting below and scores `quality.n_samples` draws exactly as the `evaluate` stage does (same evaluator, same test
+and train images, same seed), then writes reports/sampler_sweep.md. Nothing in the pipeline depends on it; it documents
+why the `samplers` params are what they are. About 10 minutes on 2 CPU cores (5000 draws per setting):
 
     .venv/bin/python scripts/sampler_sweep.py
 """
@@ -18,11 +18,11 @@ from vadlib.core.samplers import get_sampler
 from vadlib.infra import paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
-from vadlib.infra.data import load_prepared
 from vadlib.infra.io import write_text
 from vadlib.workflows.checkpoint import load_trained
-from vadlib.workflows.evaluator import held_out_images, load_evaluator, to_unit
+from vadlib.workflows.evaluator import to_unit
 from vadlib.workflows.generation import NOT_A_COPY, draw_images
+from vadlib.workflows.proxy import committed_inputs
 from vadlib.workflows.quality import reference_set, sample_quality
 
 GRID = [("prior", {}), ("gaussian", {}), ("posterior", {}),
@@ -31,7 +31,10 @@ GRID = [("prior", {}), ("gaussian", {}), ("posterior", {}),
         # the default 100 components with one other covariance setting each (params' gmm_reg_covar: 0.0001)
         *(("gmm", {"gmm_reg_covar": r}) for r in (0.001, 0.01)),
         *(("gmm", {"gmm_covariance": c}) for c in ("tied", "diag")),
-        *(("gmm", {"gmm_pca_dim": k}) for k in (20, 50))]
+        *(("gmm", {"gmm_pca_dim": k}) for k in (20, 50)),
+        # the class-conditional mixture: the same total sizes split over the classes, and one cooler setting
+        *(("class_gmm", {"gmm_components": k}) for k in (50, 100, 150, 200)),
+        ("class_gmm", {"temperature": 0.8})]
 OUT = "reports/sampler_sweep.md"
 
 
@@ -41,10 +44,9 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_params(args.params)
     device = torch.device("cpu")
-    evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
-    test = to_unit(load_prepared(paths.TEST_DATA)["images"])
-    train = to_unit(load_prepared(paths.TRAIN_DATA)["images"])
-    held_out = to_unit(held_out_images(load_prepared(paths.POOL_DATA), val_rows))[: cfg.quality.n_samples]
+    train_data, test_data, evaluator, held_out = committed_inputs(device)
+    test, train = to_unit(test_data["images"]), to_unit(train_data["images"])
+    held_out = to_unit(held_out)[: cfg.quality.n_samples]
     ref = reference_set(evaluator, test, train, cfg.quality.n_samples)
     real = sample_quality(evaluator, held_out, ref, cfg.quality, cfg.seed)
     lines = [
@@ -63,10 +65,10 @@ def main() -> None:
         trained = load_trained(paths.model(variant), device)
         for name, change in GRID:
             scfg = dataclasses.replace(cfg.samplers, **change)
-            sampler = get_sampler(name).fit(trained.dist, trained.train_params, scfg, cfg.seed)
+            sampler = get_sampler(name).fit(trained.dist, trained.train_params, scfg, cfg.seed, trained.labels)
             fake = draw_images(sampler, trained.decoder, cfg.quality.n_samples, cfg.seed, f"{variant}/{name}")
             r = sample_quality(evaluator, fake, ref, cfg.quality, cfg.seed)
-            gmm = name == "gmm"
+            gmm = name in ("gmm", "class_gmm")
             shape = f"{scfg.gmm_covariance}, {scfg.gmm_reg_covar:g}, {scfg.gmm_pca_dim or 'all'}" if gmm else ""
             row = (f"| {variant} | {name} | {scfg.gmm_components if gmm else ''} | {shape} | {scfg.temperature:g} | "
                    f"{r['fd']:.2f} | {r['recognisable']:.3f} | {r['min_class_share']:.3f} | "

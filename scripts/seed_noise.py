@@ -15,12 +15,10 @@ import statistics
 from vadlib.infra import paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
-from vadlib.infra.data import load_prepared
 from vadlib.infra.io import read_json, write_json
 from vadlib.infra.runtime import describe, resolve_device
 from vadlib.workflows.evaluate import evaluate_variant
-from vadlib.workflows.evaluator import held_out_images, load_evaluator
-from vadlib.workflows.proxy import headline, train_and_fit_test
+from vadlib.workflows.proxy import committed_inputs, headline, train_and_fit_test
 
 HEADLINES = {  # report key -> proxy.headline key
     "test.course_loss": "test_course_loss",
@@ -38,9 +36,7 @@ def main() -> None:
     args = ap.parse_args()
     base = load_params(args.params)
     device = resolve_device(base.device)
-    train_data, test_data = load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA)
-    evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
-    held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
+    train_data, test_data, evaluator, held_out = committed_inputs(device)
     committed = headline(read_json(paths.metrics(args.variant)))
     values = {key: [committed[name]] for key, name in HEADLINES.items()}
     for seed in args.seeds:

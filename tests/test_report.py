@@ -1,8 +1,11 @@
 """The report's sentences say what the run did and how sure we are."""
 import dataclasses
+import math
+
+import pytest
 
 from vadlib.infra.config import FitConfig
-from vadlib.workflows.report import _noise_sentence, fit_sentence, metrics_table, samples_section
+from vadlib.workflows.report import _noise_sentence, fit_sentence, metrics_table, samples_section, std_upper_factor
 
 
 def test_fit_sentence_names_the_start_the_params_use():
@@ -16,6 +19,19 @@ def test_noise_sentence_compares_the_spread_with_three_stds():
     assert "within the run-to-run noise" in _noise_sentence(noise, "test.course_loss", 0.0005, "loss")
     assert "larger than the run-to-run noise" in _noise_sentence(noise, "test.course_loss", 0.0007, "loss")
     assert "not measured" in _noise_sentence(None, "test.course_loss", 0.1, "loss")
+
+
+def test_a_three_seed_std_settles_only_spreads_beyond_its_upper_bound():
+    # 2 degrees of freedom: chi2's 5% quantile is -2 ln 0.95 in closed form, so the bound is sqrt(2 / that)
+    assert std_upper_factor(3) == pytest.approx(math.sqrt(2 / (-2 * math.log(0.95))))
+    assert std_upper_factor(10) < std_upper_factor(3) < std_upper_factor(2)
+    noise = {"std": {"best_fd": 0.02}, "seeds": [0, 1, 2], "variant": "normal", "command": "x"}
+    within = _noise_sentence(noise, "best_fd", 0.05, "FD")
+    suggestive = _noise_sentence(noise, "best_fd", 0.24, "FD")  # > 3 x 0.02, < 3 x 4.42 x 0.02
+    settled = _noise_sentence(noise, "best_fd", 0.3, "FD")
+    assert "within" in within and "upper bound" not in within
+    assert "larger than" in suggestive and "suggestive, not settled" in suggestive
+    assert "larger than" in settled and "even against 3 x the std's 95% upper bound (0.088)" in settled
 
 
 def _split(loss):

@@ -8,6 +8,7 @@ from vadlib.core.distributions import REGISTRY as DISTRIBUTIONS
 from vadlib.core.distributions import get_distribution
 from vadlib.core.samplers import REGISTRY, get_sampler
 from vadlib.infra.config import SamplersConfig
+from vadlib.infra.errors import ConfigError
 
 CFG = SamplersConfig(gmm_components=3)
 
@@ -18,6 +19,10 @@ def cfg(**changes):
 
 def params_for(dist_name, n=40, dim=3, width=0.1, seed=0):
     return get_distribution(dist_name).init(n, dim, 1.0, width, torch.Generator().manual_seed(seed))
+
+
+def labels_for(n=40, classes=2):
+    return torch.arange(n) % classes
 
 
 def draw(sampler, n, seed):
@@ -33,7 +38,7 @@ def two_clusters(n=200, dim=2, gap=10.0, seed=0):
 
 
 def test_registry_names_and_fresh_instances():
-    assert set(REGISTRY) == {"prior", "gaussian", "gmm", "posterior"}
+    assert set(REGISTRY) == {"prior", "gaussian", "gmm", "class_gmm", "posterior"}
     assert get_sampler("gmm") is not get_sampler("gmm")
 
 
@@ -41,7 +46,7 @@ def test_registry_names_and_fresh_instances():
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_sampler_works_for_every_distribution(name, dist_name):
     dist = get_distribution(dist_name)
-    sampler = get_sampler(name).fit(dist, params_for(dist_name), CFG, seed=0)
+    sampler = get_sampler(name).fit(dist, params_for(dist_name), CFG, seed=0, labels=labels_for())
     torch.manual_seed(0)
     a = draw(sampler, 64, 1)
     torch.manual_seed(1)  # the global RNG must not matter, only the generator
@@ -55,7 +60,7 @@ def test_every_sampler_works_for_every_distribution(name, dist_name):
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_sampling_leaves_the_global_rng_alone(name):
     dist = get_distribution("normal")
-    sampler = get_sampler(name).fit(dist, params_for("normal"), CFG, seed=0)
+    sampler = get_sampler(name).fit(dist, params_for("normal"), CFG, seed=0, labels=labels_for())
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
@@ -169,3 +174,49 @@ def test_gmm_beyond_max_codes_fits_a_seeded_subsample_and_below_it_uses_every_co
     assert ((capped.centres[:, 0].abs() - 10).abs() < 0.5).all()  # still finds both clusters
     full, default = fit(400), get_sampler("gmm").fit(ad, codes, cfg(gmm_components=2), 0)  # default: 10,000
     assert torch.equal(full.centres, default.centres) and not torch.equal(full.centres, capped.centres)
+
+
+def cluster_labels(codes):
+    return (codes[:, 0] > 0).long()
+
+
+def test_class_gmm_keeps_every_component_inside_one_class():
+    """With one component in all, the plain GMM covers both clusters with one wide Gaussian and fills the gap; the
+    class-conditional one gives each class its own component (at least one each) and never draws between them."""
+    codes, ad = two_clusters(), get_distribution("ad")
+    plain = draw(get_sampler("gmm").fit(ad, codes, cfg(gmm_components=1), 0), 2000, 0)
+    assert (plain[:, 0].abs() < 5).double().mean() > 0.2
+    per_class = get_sampler("class_gmm").fit(ad, codes, cfg(gmm_components=1), 0, labels=cluster_labels(codes))
+    assert per_class.centres.shape == (2, 2)
+    z = draw(per_class, 2000, 0)
+    assert torch.cdist(z, torch.tensor([[-10.0, 0.0], [10.0, 0.0]])).min(dim=1).values.max() < 2.5
+
+
+def test_class_gmm_draws_classes_by_frequency_and_splits_components_by_count():
+    codes = two_clusters(n=400)
+    labels = torch.zeros(400, dtype=torch.long)
+    labels[(codes[:, 0] > 0).nonzero().squeeze(1)[:50]] = 1  # class 1: 50 codes on the right
+    labels[(codes[:, 0] > 0).nonzero().squeeze(1)[50:]] = 2  # class 2: the other 150 on the right
+    sampler = get_sampler("class_gmm").fit(get_distribution("ad"), codes, cfg(gmm_components=8), 0, labels=labels)
+    assert sampler.centres.shape[0] == 4 + 1 + 3  # 8 x (200, 50, 150) / 400
+    shares = [sampler.weights[:4].sum(), sampler.weights[4:5].sum(), sampler.weights[5:].sum()]  # in class order
+    assert torch.allclose(torch.stack(shares), torch.tensor([0.5, 0.125, 0.375], dtype=torch.float64))
+    z = draw(sampler, 4000, 0)
+    assert abs((z[:, 0] > 0).double().mean().item() - 0.5) < 0.03  # classes 1 and 2 together: the right cluster
+
+
+def test_class_gmm_names_the_missing_labels():
+    with pytest.raises(ConfigError, match="class_gmm.*labels"):
+        get_sampler("class_gmm").fit(get_distribution("ad"), two_clusters(), CFG, 0)
+    with pytest.raises(ConfigError, match="3 labels for 200 codes"):
+        get_sampler("class_gmm").fit(get_distribution("ad"), two_clusters(), CFG, 0, labels=torch.zeros(3))
+
+
+def test_class_gmm_subsample_keeps_labels_with_their_codes():
+    codes = two_clusters(n=400)
+    sampler = get_sampler("class_gmm")
+    sampler.max_codes = 100
+    sampler.fit(get_distribution("ad"), codes, cfg(gmm_components=2), 0, labels=cluster_labels(codes))
+    assert sampler.centres.shape[0] == 2
+    assert ((sampler.centres[:, 0].abs() - 10).abs() < 0.5).all()  # one per cluster: labels were not shuffled
+    assert sampler.centres[:, 0].sign().sum() == 0

@@ -1,16 +1,19 @@
 """Ways to draw new latent codes for generation: one small class per sampler, registered by name.
 
 A VAD promises that N(0, I) codes decode to images (`prior`); an AD promises nothing, so its codes need a density
-fitted after training (`gaussian`, or the RAE-style `gmm` of Ghosh et al., ICLR 2020). `posterior` replays the
+fitted after training (`gaussian`, or the RAE-style `gmm` of Ghosh et al., ICLR 2020; `class_gmm` fits one mixture
+per class of the training images, whose labels the class initialisation already uses). `posterior` replays the
 aggregate posterior, the upper bound any fitted density aims at. Every sampler reads only `dist.mean` and
 `dist.rsample`, so all of them work for every latent family. Sampling takes an explicit torch generator and never
 touches a global RNG, so a seed fixes the codes exactly.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from ..infra.errors import ConfigError
 from ..infra.runtime import derive_seed
 from .distributions import LatentDistribution
 
@@ -35,8 +38,9 @@ def _means(dist: LatentDistribution, params: Tensor) -> Tensor:
 class Sampler:
     name: str = ""
 
-    def fit(self, dist: LatentDistribution, params: Tensor, cfg, seed: int) -> "Sampler":
-        """params: the learned train rows [N, n_params * dim]; cfg: a SamplersConfig."""
+    def fit(self, dist: LatentDistribution, params: Tensor, cfg, seed: int, labels: Tensor | None = None) -> "Sampler":
+        """params: the learned train rows [N, n_params * dim]; cfg: a SamplersConfig; labels: the train images'
+        classes [N] (read only by class-conditional samplers)."""
         self.dim = _means(dist, params[:1]).shape[1]
         self.temperature = float(cfg.temperature)
         return self
@@ -62,7 +66,7 @@ class Gaussian(Sampler):
 
     name = "gaussian"
 
-    def fit(self, dist, params, cfg, seed):
+    def fit(self, dist, params, cfg, seed, labels=None):
         super().fit(dist, params, cfg, seed)
         codes = _means(dist, params)
         self.mu = codes.mean(0)
@@ -89,6 +93,16 @@ def _component_covariances(gmm, k: int) -> Tensor:
     return cov[:, None, None] * torch.eye(k, dtype=torch.float64)  # spherical
 
 
+def _fit_mixture(x: np.ndarray, n_components: int, cfg, state: int) -> tuple[Tensor, Tensor, Tensor]:
+    """sklearn's GaussianMixture on the rows of x: (weights [K], centres [K, k], Cholesky factors [K, k, k])."""
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(n_components=min(n_components, x.shape[0]), covariance_type=cfg.gmm_covariance,
+                          reg_covar=cfg.gmm_reg_covar, random_state=state).fit(x)
+    return (torch.as_tensor(gmm.weights_, dtype=torch.float64), torch.as_tensor(gmm.means_, dtype=torch.float64),
+            torch.linalg.cholesky(_component_covariances(gmm, x.shape[1])))
+
+
 @register
 class GMM(Sampler):
     """Ex-post density estimation (RAE): a Gaussian mixture on the code means, optionally in top-k PCA space.
@@ -105,16 +119,17 @@ class GMM(Sampler):
 
     max_codes = GMM_MAX_CODES
 
-    def fit(self, dist, params, cfg, seed):
+    def fit(self, dist, params, cfg, seed, labels=None):
         from sklearn.decomposition import PCA
-        from sklearn.mixture import GaussianMixture
 
         super().fit(dist, params, cfg, seed)
         codes = _means(dist, params)
+        if labels is not None:
+            labels = torch.as_tensor(labels).reshape(-1)
         if codes.shape[0] > self.max_codes:
             pick = torch.randperm(codes.shape[0], generator=torch.Generator().manual_seed(
-                derive_seed(seed, "samplers/gmm/subsample")))[: self.max_codes]
-            codes = codes[pick.sort().values]
+                derive_seed(seed, "samplers/gmm/subsample")))[: self.max_codes].sort().values
+            codes, labels = codes[pick], None if labels is None else labels[pick]
         state = derive_seed(seed, "samplers/gmm") % 2**32
         k = min(cfg.gmm_pca_dim, *codes.shape) if cfg.gmm_pca_dim > 0 else self.dim
         self.basis = None
@@ -124,16 +139,11 @@ class GMM(Sampler):
             x = pca.transform(x)
             self.basis = torch.as_tensor(pca.components_, dtype=torch.float64)  # [k, dim], orthonormal rows
             self.offset = torch.as_tensor(pca.mean_, dtype=torch.float64)
-        gmm = GaussianMixture(
-            n_components=min(cfg.gmm_components, x.shape[0]),
-            covariance_type=cfg.gmm_covariance,
-            reg_covar=cfg.gmm_reg_covar,
-            random_state=state,
-        ).fit(x)
-        self.weights = torch.as_tensor(gmm.weights_, dtype=torch.float64)
-        self.centres = torch.as_tensor(gmm.means_, dtype=torch.float64)
-        self.chols = torch.linalg.cholesky(_component_covariances(gmm, x.shape[1]))
+        self.weights, self.centres, self.chols = self._mixture(x, labels, cfg, state)
         return self
+
+    def _mixture(self, x: np.ndarray, labels: Tensor | None, cfg, state: int) -> tuple[Tensor, Tensor, Tensor]:
+        return _fit_mixture(x, cfg.gmm_components, cfg, state)
 
     def sample(self, n, generator):
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
@@ -142,6 +152,32 @@ class GMM(Sampler):
         if self.basis is not None:
             z = z @ self.basis + self.offset
         return z.float()
+
+
+@register
+class ClassGMM(GMM):
+    """A Gaussian mixture per class of the training images, weighted by class frequency: p(z) = sum_c p(c) p(z|c).
+
+    Same settings as `gmm` (its `gmm_components` are split over the classes in proportion to their counts, at least
+    one each), so the two differ only in whether a component may straddle two classes. EM on all codes does let
+    components straddle them, and a draw from such a component decodes to a blend that is no class at all.
+    Needs the train labels, as the class initialisation does; it draws classes by frequency, so it remains an
+    unconditional generator.
+    """
+
+    name = "class_gmm"
+
+    def _mixture(self, x, labels, cfg, state):
+        if labels is None:
+            raise ConfigError("sampler class_gmm: needs the training images' labels (fit(..., labels=...))")
+        labels = labels.numpy()
+        if len(labels) != len(x):
+            raise ConfigError(f"sampler class_gmm: got {len(labels)} labels for {len(x)} codes")
+        classes, counts = np.unique(labels, return_counts=True)
+        parts = [_fit_mixture(x[labels == c], max(1, round(cfg.gmm_components * count / len(x))), cfg, state)
+                 for c, count in zip(classes, counts)]
+        weights = torch.cat([w * (count / len(x)) for (w, _, _), count in zip(parts, counts)])
+        return weights, torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
 
 
 @register
@@ -155,7 +191,7 @@ class Posterior(Sampler):
 
     name = "posterior"
 
-    def fit(self, dist, params, cfg, seed):
+    def fit(self, dist, params, cfg, seed, labels=None):
         super().fit(dist, params, cfg, seed)
         self.dist = dist
         self.params = params.detach().cpu().float().clone()

@@ -20,8 +20,8 @@ REFERENCE_ROWS = ("real", "reconstruction")
 
 
 def fit_samplers(trained, cfg: Config) -> dict[str, Sampler]:
-    """Every registered sampler, fitted to the learned train parameter rows."""
-    return {name: get_sampler(name).fit(trained.dist, trained.train_params, cfg.samplers, cfg.seed)
+    """Every registered sampler, fitted to the learned train parameter rows (and their images' labels)."""
+    return {name: get_sampler(name).fit(trained.dist, trained.train_params, cfg.samplers, cfg.seed, trained.labels)
             for name in REGISTRY}
 
 

@@ -12,13 +12,25 @@ import torch
 import yaml
 
 from .checkpoint import load_decoder
+from ..infra import paths
 from ..infra.config import Config, FitConfig
+from ..infra.data import load_prepared
 from ..core.distributions import get_distribution
 from .fit import fit_latents
 from .metrics import reconstruction_metrics
 from .probes import knn_probe
 from ..core.models import decode_images
 from .train import train_variant
+
+
+def committed_inputs(device: torch.device) -> tuple[dict, dict, torch.nn.Module, torch.Tensor]:
+    """What the scripts that re-measure settings read from the committed pipeline: the prepared train and test data,
+    the evaluator network and its held-out real images (the measuring instrument stays fixed across settings)."""
+    from .evaluator import held_out_images, load_evaluator
+
+    evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
+    held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
+    return load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA), evaluator, held_out
 
 
 def apply_override(raw: dict, assignment: str) -> None:

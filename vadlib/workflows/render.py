@@ -63,6 +63,7 @@ SAMPLER_TITLES = {
     "prior": "N(0, I)",
     "gaussian": "one Gaussian fitted to the train codes",
     "gmm": "a Gaussian mixture fitted to the train codes",
+    "class_gmm": "a Gaussian mixture per class of the train codes",
     "posterior": "the aggregate posterior (a train image's own q(z|x))",
 }
 
