@@ -210,6 +210,10 @@ def test_class_gmm_names_the_missing_labels():
         get_sampler("class_gmm").fit(get_distribution("ad"), two_clusters(), CFG, 0)
     with pytest.raises(ConfigError, match="3 labels for 200 codes"):
         get_sampler("class_gmm").fit(get_distribution("ad"), two_clusters(), CFG, 0, labels=torch.zeros(3))
+    sampler = get_sampler("class_gmm")
+    sampler.max_codes = 100  # checked before the subsample, which would otherwise index past the labels
+    with pytest.raises(ConfigError, match="150 labels for 200 codes"):
+        sampler.fit(get_distribution("ad"), two_clusters(), CFG, 0, labels=torch.zeros(150))
 
 
 def test_class_gmm_subsample_keeps_labels_with_their_codes():

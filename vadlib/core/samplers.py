@@ -126,6 +126,8 @@ class GMM(Sampler):
         codes = _means(dist, params)
         if labels is not None:
             labels = torch.as_tensor(labels).reshape(-1)
+            if len(labels) != len(codes):
+                raise ConfigError(f"sampler {self.name}: got {len(labels)} labels for {len(codes)} codes")
         if codes.shape[0] > self.max_codes:
             pick = torch.randperm(codes.shape[0], generator=torch.Generator().manual_seed(
                 derive_seed(seed, "samplers/gmm/subsample")))[: self.max_codes].sort().values
@@ -171,8 +173,6 @@ class ClassGMM(GMM):
         if labels is None:
             raise ConfigError("sampler class_gmm: needs the training images' labels (fit(..., labels=...))")
         labels = labels.numpy()
-        if len(labels) != len(x):
-            raise ConfigError(f"sampler class_gmm: got {len(labels)} labels for {len(x)} codes")
         classes, counts = np.unique(labels, return_counts=True)
         parts = [_fit_mixture(x[labels == c], max(1, round(cfg.gmm_components * count / len(x))), cfg, state)
                  for c, count in zip(classes, counts)]
