@@ -24,7 +24,7 @@ def fit_from(dec, dist, beta, images, init, epochs, lr, purpose):
     return table.weight.detach()
 
 variant, k, e1, e2 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-tr = load_trained(paths.model(variant), torch.device("cpu"))
+tr = load_trained(sys.argv[5] if len(sys.argv) > 5 else paths.model(variant), torch.device("cpu"))
 dec, dist, beta = tr.decoder, tr.dist, cfg.variant(variant).beta
 imgs = images_to_device(test["images"], torch.device("cpu"))
 t0 = time.perf_counter()
