@@ -40,6 +40,8 @@ def two_clusters(n=200, dim=2, gap=10.0, seed=0):
 def test_registry_names_and_fresh_instances():
     assert set(REGISTRY) == {"prior", "gaussian", "gmm", "class_gmm", "posterior"}
     assert get_sampler("gmm") is not get_sampler("gmm")
+    titles = [cls.title for cls in REGISTRY.values()]
+    assert all(titles) and len(set(titles)) == len(titles)  # every sample grid gets its own caption
 
 
 @pytest.mark.parametrize("dist_name", sorted(DISTRIBUTIONS))

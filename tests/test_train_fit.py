@@ -8,7 +8,7 @@ from vadlib.infra.io import load_tensors, save_tensors
 from vadlib.core.models import decode_images
 from vadlib.core.distributions import get_distribution
 from vadlib.workflows.metrics import reconstruction_metrics
-from vadlib.workflows.checkpoint import load_decoder
+from vadlib.workflows.checkpoint import as_trained, load_decoder, load_trained
 from vadlib.workflows.train import train_variant
 
 CPU = torch.device("cpu")
@@ -71,6 +71,17 @@ def test_checkpoint_round_trip(tmp_path):
     assert torch.equal(back["latents"], ck["latents"]) and back["history"] == ck["history"]
     z = torch.randn(3, 8)
     assert torch.equal(decode_images(load_decoder(back, CPU), z), decode_images(load_decoder(ck, CPU), z))
+    # a model just trained in memory (tuning scripts) and the same model read from disk (stages) are one thing
+    disk, memory = load_trained(tmp_path / "m.pt", CPU), as_trained(ck, CPU)
+    assert disk.dist.name == memory.dist.name == "laplace" and torch.equal(disk.train_params, memory.train_params)
+    assert torch.equal(decode_images(disk.decoder, z), decode_images(memory.decoder, z))
+
+
+def test_checkpoint_of_an_unknown_distribution_is_refused(tmp_path):
+    ck = train_variant(tiny_config(), "ad", tiny_data(), CPU, progress=False)[0]
+    save_tensors(tmp_path / "m.pt", {**ck, "distribution": "cauchy"})
+    with pytest.raises(CheckpointError, match=r"m\.pt: names no known latent distribution"):
+        load_trained(tmp_path / "m.pt", CPU)
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):

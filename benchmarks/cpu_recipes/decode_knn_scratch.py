@@ -2,7 +2,7 @@
 start and pixel-space fitting see; compared with raw-pixel k-NN and the committed code probe."""
 import json, sys, torch
 from sklearn.neighbors import KNeighborsClassifier
-from vadlib.workflows.checkpoint import load_trained, load_fitted
+from vadlib.workflows.checkpoint import load_trained
 from vadlib.core.models import decode_images
 tr = torch.load("data/prepared/train.pt", weights_only=True); te = torch.load("data/prepared/test.pt", weights_only=True)
 ytr, yte = tr["labels"].numpy(), te["labels"].numpy()

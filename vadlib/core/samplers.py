@@ -37,6 +37,7 @@ def _means(dist: LatentDistribution, params: Tensor) -> Tensor:
 
 class Sampler:
     name: str = ""
+    title: str = ""  # what the sampler draws from, in words: the caption of its sample grid
 
     def fit(self, dist: LatentDistribution, params: Tensor, cfg, seed: int, labels: Tensor | None = None) -> "Sampler":
         """params: the learned train rows [N, n_params * dim]; cfg: a SamplersConfig; labels: the train images'
@@ -55,6 +56,7 @@ class Prior(Sampler):
     """N(0, T^2 I): what the KL term pushed a VAD's codes towards."""
 
     name = "prior"
+    title = "N(0, I)"
 
     def sample(self, n, generator):
         return torch.randn(n, self.dim, generator=generator) * self.temperature
@@ -65,6 +67,7 @@ class Gaussian(Sampler):
     """One full-covariance Gaussian fitted to the code means (Delta.prior_sample, with a temperature)."""
 
     name = "gaussian"
+    title = "one Gaussian fitted to the train codes"
 
     def fit(self, dist, params, cfg, seed, labels=None):
         super().fit(dist, params, cfg, seed)
@@ -116,6 +119,7 @@ class GMM(Sampler):
     """
 
     name = "gmm"
+    title = "a Gaussian mixture fitted to the train codes"
 
     max_codes = GMM_MAX_CODES
 
@@ -168,6 +172,7 @@ class ClassGMM(GMM):
     """
 
     name = "class_gmm"
+    title = "a Gaussian mixture per class of the train codes"
 
     def _mixture(self, x, labels, cfg, state):
         if labels is None:
@@ -190,6 +195,7 @@ class Posterior(Sampler):
     """
 
     name = "posterior"
+    title = "the aggregate posterior (a train image's own q(z|x))"
 
     def fit(self, dist, params, cfg, seed, labels=None):
         super().fit(dist, params, cfg, seed)

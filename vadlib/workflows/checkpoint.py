@@ -43,13 +43,17 @@ class Trained:
         return self.checkpoint["labels"]
 
 
-def load_trained(path: str | Path, device: torch.device) -> Trained:
-    checkpoint = load_tensors(path)
+def as_trained(checkpoint: dict, device: torch.device, path: str = "checkpoint") -> Trained:
+    """A model file's content, read from disk or just trained in memory, as a usable decoder and its family."""
     try:
         dist = get_distribution(checkpoint["distribution"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: names no known latent distribution ({exc})") from None
-    return Trained(checkpoint, load_decoder(checkpoint, device, str(path)), dist)
+    return Trained(checkpoint, load_decoder(checkpoint, device, path), dist)
+
+
+def load_trained(path: str | Path, device: torch.device) -> Trained:
+    return as_trained(load_tensors(path), device, str(path))
 
 
 def load_fitted(path: str | Path) -> dict[str, torch.Tensor]:

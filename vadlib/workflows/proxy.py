@@ -11,11 +11,10 @@ import time
 import torch
 import yaml
 
-from .checkpoint import load_decoder
+from .checkpoint import as_trained
 from ..infra import paths
 from ..infra.config import Config, FitConfig
 from ..infra.data import load_prepared
-from ..core.distributions import get_distribution
 from .fit import fit_latents
 from .metrics import reconstruction_metrics
 from .probes import knn_probe
@@ -59,11 +58,10 @@ def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test
     loss and seconds (for time-to-quality); with `test_labels`, also the k-NN probe of the test codes.
     """
     fit = fit or cfg.fit
-    decoder = load_decoder(model, device)
-    vcfg = cfg.variant(variant)
-    params, history = fit_latents(decoder, vcfg, fit, test_images, cfg.seed, f"fit/test/{variant}", progress=False,
-                                  train_params=model["latents"])
-    dist = get_distribution(vcfg.distribution)
+    trained = as_trained(model, device)
+    decoder, dist = trained.decoder, trained.dist
+    params, history = fit_latents(decoder, cfg.variant(variant), fit, test_images, cfg.seed, f"fit/test/{variant}",
+                                  progress=False, train_params=trained.train_params)
 
     def score(images, codes):
         recon = decode_images(decoder, dist.mean(codes))
@@ -94,11 +92,10 @@ def train_and_fit_test(cfg: Config, variant: str, train_data: dict, test_data: d
                        progress: bool = False):
     """Train one variant and fit the test images exactly as the train and fit stages do (no train refit); returns
     (Trained, the fitted file's content) for `evaluate.evaluate_variant`. Used by seed_noise and evaluate_one."""
-    from .checkpoint import Trained
     from .fit import fit_splits
 
     model, _ = train_variant(cfg, variant, train_data, device, progress=progress)
-    trained = Trained(model, load_decoder(model, device), get_distribution(model["distribution"]))
+    trained = as_trained(model, device)
     fitted, *_ = fit_splits(trained.decoder, cfg.variant(variant), cfg.fit, {"test": test_data}, cfg.seed, variant,
                             progress=progress, train_params=trained.train_params)
     return trained, fitted

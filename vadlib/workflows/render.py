@@ -59,15 +59,6 @@ def interpolation_grid(decoder: Decoder, dist: LatentDistribution, params: torch
     return torch.stack(rows).numpy()
 
 
-SAMPLER_TITLES = {
-    "prior": "N(0, I)",
-    "gaussian": "one Gaussian fitted to the train codes",
-    "gmm": "a Gaussian mixture fitted to the train codes",
-    "class_gmm": "a Gaussian mixture per class of the train codes",
-    "posterior": "the aggregate posterior (a train image's own q(z|x))",
-}
-
-
 def render_figures(trained, test_params: torch.Tensor, test_data: dict, cfg: Config, variant: str) -> dict:
     """Every grid of one variant as a titled matplotlib figure, keyed by its file name under plots/images/<variant>/
     (samples/<sampler> for each sampler)."""
@@ -89,5 +80,5 @@ def render_figures(trained, test_params: torch.Tensor, test_data: dict, cfg: Con
     for name, sampler in fit_samplers(trained, cfg).items():
         images = draw_images(sampler, decoder, r.n_samples, cfg.seed, f"{variant}/{name}/grid")
         figures[f"samples/{name}"] = image_grid(
-            sample_grid(images, r.n_images), f"{variant}: {name} sampler, {SAMPLER_TITLES.get(name, name)}")
+            sample_grid(images, r.n_images), f"{variant}: {name} sampler, {sampler.title or name}")
     return figures
