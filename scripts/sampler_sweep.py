@@ -14,7 +14,7 @@ import dataclasses
 
 import torch
 
-from vadlib.core.samplers import get_sampler
+from vadlib.core.samplers import GMM, get_sampler
 from vadlib.infra import paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
@@ -68,7 +68,7 @@ def main() -> None:
             sampler = get_sampler(name).fit(trained.dist, trained.train_params, scfg, cfg.seed, trained.labels)
             fake = draw_images(sampler, trained.decoder, cfg.quality.n_samples, cfg.seed, f"{variant}/{name}")
             r = sample_quality(evaluator, fake, ref, cfg.quality, cfg.seed)
-            gmm = name in ("gmm", "class_gmm")
+            gmm = isinstance(sampler, GMM)  # every mixture sampler, class_gmm included, has these settings
             shape = f"{scfg.gmm_covariance}, {scfg.gmm_reg_covar:g}, {scfg.gmm_pca_dim or 'all'}" if gmm else ""
             row = (f"| {variant} | {name} | {scfg.gmm_components if gmm else ''} | {shape} | {scfg.temperature:g} | "
                    f"{r['fd']:.2f} | {r['recognisable']:.3f} | {r['min_class_share']:.3f} | "

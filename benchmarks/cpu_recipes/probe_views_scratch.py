@@ -21,7 +21,6 @@ for v in sys.argv[1].split(","):
            "cv_test": cross_val_score(KNeighborsClassifier(5), T, yte, cv=5).mean(),
            "dist_train_to_center": float(np.linalg.norm(A - A.mean(0), axis=1).mean()),
            "dist_test_to_center": float(np.linalg.norm(T - A.mean(0), axis=1).mean())}
-    # nearest train code of each test code: how far did fitting move (vs typical NN distance among train codes)
     print(json.dumps(out), flush=True)
     st = time.time()
     p, _ = fit_latents(t.decoder, cfg.variant(v), cfg.fit, tr["images"], cfg.seed, f"fit/train_refit/{v}", progress=False,
