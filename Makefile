@@ -1,4 +1,4 @@
-# Two entry points: `make repro` (the whole pipeline) and `make test`. Both create and fill .venv when
+# Two entry points: `make repro` (the whole pipeline) and `make test`. Every target creates and fills .venv when
 # missing, pinned by constraints.txt; the install reruns only when pyproject.toml or constraints.txt changes.
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test bench plots views
+.PHONY: setup repro test test-fast demo full-scale bench plots views
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -19,7 +19,21 @@ repro: setup
 
 test: setup
 	bash tools/plots/install_chromium.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# The inner loop: everything but the slow (end-to-end, distributed, subprocess) and browser tests.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not browser" --durations=10
+
+# The whole pipeline on a small config in a scratch copy (default /tmp/vadlib-demo); the project's results stay.
+demo: setup
+	$(PY) scripts/demo.py
+
+# 60,000 / 10,000 images as the DVC experiment `full-scale`, then reports/full_scale.md. Refuses a CPU-only machine
+# (about half a day) unless FULL_SCALE_ARGS=--allow-cpu.
+full-scale: setup
+	$(PY) scripts/full_scale.py run $(FULL_SCALE_ARGS)
+	$(PY) scripts/full_scale.py report
 
 bench: setup
 	$(PY) benchmarks/bench.py

@@ -4,7 +4,7 @@ Why each comparison exists:
 1. train: ours vs a faithful naive loop (Dataset + DataLoader, dense latent table in one Adam, ConvTranspose2d on a
    1x1 input, the course's Frobenius loss). This is the speed-up a user of the course code would actually see.
 2. bound: ours vs the same decoder stepping on one resident batch (no gather, shuffle, schedulers or history).
-   What ours loses here is pure loop overhead; the target is to keep >= 90% of the bound.
+   What ours loses here is pure loop overhead.
 3. fit: latent fitting with the frozen decoder, ours vs the course's `evaluate_model` style. Fitting is run for
    every test image, so it is the other half of the pipeline's compute.
 4. time to quality (--time-to-quality): a speed-up only matters if it buys the same result sooner; our default
@@ -12,7 +12,9 @@ Why each comparison exists:
 5. dvc no-op (--dvc-noop): an up-to-date `dvc repro` must cost seconds, not a rerun.
 
 Each throughput is N / median(per-epoch seconds), skipping the first (warm-up) epoch. All in one process, so
-every number comes from the same machine, threads and device. Usage: `.venv/bin/python benchmarks/bench.py`.
+every number comes from the same machine, threads and device. It reports measured ratios, nothing else.
+Usage: `.venv/bin/python benchmarks/bench.py [--out DIR]`; writes DIR/results.json (every figure and the machine)
+and DIR/results.md (the printed table), by default in benchmarks/runs/<date>-<machine>-bench/.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import time
@@ -43,7 +46,6 @@ from vadlib.workflows.proxy import fit_and_score
 from vadlib.workflows.train import build_loop, train_variant
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"train_vs_naive": 3.0, "train_vs_bound": 0.9}
 
 
 # ---- the course's naive style -------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ def step_epochs(cfg, n, epochs, device, *, batch_size=None, fit=False, channels_
 
 
 def ideas(cfg, n, epochs, device):
-    """The speed ideas of the issue, each as images/s relative to our default step, all in this one run."""
+    """Each speed idea as images/s relative to our default step, all in this one run."""
     base_train = rate(*step_epochs(cfg, n, epochs, device))
     base_fit = rate(*step_epochs(cfg, n, epochs, device, fit=True, batch_size=cfg.fit.batch_size))
     rows = []
@@ -198,7 +200,7 @@ def ideas(cfg, n, epochs, device):
 def roofline(cfg, device, naive_rate):
     """How fast training could possibly go: FLOPs per image over the machine's measured matmul peak.
 
-    If even the peak cannot reach the naive loop's rate times the target, no loop can.
+    The ceiling as a multiple of the naive loop's rate bounds the speed-up any loop could reach on this device.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -222,8 +224,8 @@ def roofline(cfg, device, naive_rate):
             "naive_gflops": round(naive_rate * flops / 1e9, 1)}
 
 
-# The two fitting recipes of issue 13 (README "Speed"): the course's random start (the default until the warm start
-# won), and the warm start, each image starting from the train code whose decode is nearest (today's default)
+# The two fitting recipes --time-to-quality compares: the course's random start, and the warm start, each image
+# starting from the train code whose decode is nearest (params' default)
 RANDOM_START = {"init": "random", "lr": 1.0, "epochs": 150}
 WARM_START = {"init": "nearest", "lr": 0.2, "epochs": 100}
 
@@ -295,7 +297,9 @@ def main():
                     help="override our train and fit batch size (e.g. the large-N GPU batch); the naive loop keeps 64")
     ap.add_argument("--precision", choices=PRECISIONS, default=None,
                     help="override params' precision (tf32, bf16: GPU options; compare our images/s across runs)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    ap.add_argument("--out", default=None,
+                    help="folder for results.json and results.md (default: benchmarks/runs/<date>-<machine>-bench), "
+                         "or a file name ending in .json (its table goes beside it as .md)")
     ap.add_argument("--time-to-quality", action="store_true", help="also run the default recipe end to end (minutes)")
     ap.add_argument("--dvc-noop", action="store_true", help="also time an up-to-date `dvc repro`")
     ap.add_argument("--ideas", action="store_true",
@@ -359,9 +363,8 @@ def main():
         "batch_sizes": {"ours_train": cfg.train.batch_size, "bound": cfg.train.batch_size,
                         "ours_fit": cfg.fit.batch_size, "naive": 64},
         "train": {"ours_images_per_s": round(ours_train, 1), "naive_images_per_s": round(naive_train, 1),
-                  "speedup": round(ours_train / naive_train, 2), "target": TARGETS["train_vs_naive"]},
-        "bound": {"bound_images_per_s": round(bound, 1), "ours_fraction": round(ours_train / bound, 3),
-                  "target": TARGETS["train_vs_bound"]},
+                  "speedup": round(ours_train / naive_train, 2)},
+        "bound": {"bound_images_per_s": round(bound, 1), "ours_fraction": round(ours_train / bound, 3)},
         "fit": {"ours_images_per_s": round(ours_fit, 1), "naive_images_per_s": round(naive_fit, 1),
                 "speedup": round(ours_fit / naive_fit, 2)},
         "roofline": roofline(cfg, device, naive_train),
@@ -369,8 +372,6 @@ def main():
         "time_to_quality": "not run (pass --time-to-quality)",
         "dvc_noop_seconds": "not run (pass --dvc-noop)",
     }
-    results["train"]["meets_target"] = results["train"]["speedup"] >= TARGETS["train_vs_naive"]
-    results["bound"]["meets_target"] = results["bound"]["ours_fraction"] >= TARGETS["train_vs_bound"]
     if args.ideas:
         results["ideas"] = ideas(cfg, n, e, device)
     if args.time_to_quality:
@@ -384,32 +385,49 @@ def main():
         results["dvc_noop_seconds"] = dvc_noop()
 
     table = markdown(results)
-    out = Path(args.out)
-    write_json(out, results)
-    write_text(out.with_suffix(".md"), table)
+    json_path, md_path = output_paths(args.out, results["machine"])
+    write_json(json_path, results)
+    write_text(md_path, table)
     print(table, end="")
+    print(f"wrote {json_path} and {md_path.name}")
+
+
+def machine_slug(m: dict) -> str:
+    """A short folder-name form of the device: `h200` for an NVIDIA H200, `amd-epyc` for an AMD EPYC CPU."""
+    name = (m.get("gpu") or m.get("cpu_model") or "unknown").lower()
+    name = re.sub(r"\((r|tm)\)|\bnvidia\b|\bprocessor\b|\bcpu\b", " ", name)
+    return re.sub(r"[^a-z0-9]+", "-", name).strip("-") or "unknown"
+
+
+def output_paths(out: str | None, m: dict, today: str | None = None) -> tuple[Path, Path]:
+    """(results.json, results.md): `out` as a folder, a `.json` file name, or None for the dated default folder."""
+    if out is None:
+        day = today or time.strftime("%Y-%m-%d")
+        out = ROOT / "benchmarks" / "runs" / f"{day}-{machine_slug(m)}-bench"
+    out = Path(out)
+    if out.suffix == ".json":
+        return out, out.with_suffix(".md")
+    return out / "results.json", out / "results.md"
 
 
 def markdown(r):
     m, t, b, f, q = r["machine"], r["train"], r["bound"], r["fit"], r["time_to_quality"]
-    ok = lambda flag: "yes" if flag else "**no**"  # noqa: E731
     rows = [
         f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs, {m['torch_threads']} torch threads, device {m['device']}"
         f"{' (' + m['gpu'] + ')' if m['gpu'] else ''}, torch {m['torch']}. N={r['n']}, {r['rounds']} interleaved rounds of "
         f"{r['epochs']} epochs (the first of each is warm-up), batch sizes {r['batch_sizes']}{', QUICK smoke test' if r['quick'] else ''}.",
         "",
-        "| measurement | ours | reference | ratio | target | met |",
-        "|---|---|---|---|---|---|",
-        f"| training, images/s vs naive | {t['ours_images_per_s']} | {t['naive_images_per_s']} | "
-        f"{t['speedup']}x | >= {t['target']}x | {ok(t['meets_target'])} |",
+        "| measurement | ours | reference | ratio |",
+        "|---|---|---|---|",
+        f"| training, images/s vs naive | {t['ours_images_per_s']} | {t['naive_images_per_s']} | {t['speedup']}x |",
         f"| training, images/s vs compute bound | {t['ours_images_per_s']} | {b['bound_images_per_s']} | "
-        f"{b['ours_fraction']} | >= {b['target']} | {ok(b['meets_target'])} |",
-        f"| fitting, images/s vs naive | {f['ours_images_per_s']} | {f['naive_images_per_s']} | {f['speedup']}x | | |",
+        f"{b['ours_fraction']} |",
+        f"| fitting, images/s vs naive | {f['ours_images_per_s']} | {f['naive_images_per_s']} | {f['speedup']}x |",
     ]
     if isinstance(q, dict):
         rows.append(f"| time to quality, s (ours: test course_loss {q['ours_test_course_loss']}) | "
                     f"{q['ours_seconds']} | {q['naive_recipe_seconds_estimated']} (750+500 epochs, est.) | "
-                    f"{q['speedup']}x | | |")
+                    f"{q['speedup']}x |")
         warm, cold = q["fit"]["nearest"], q["fit"]["random"]
         fmt = lambda v: "not reached" if v is None else v  # noqa: E731
         ratio = (f"{cold['seconds_to_within_1pct'] / warm['seconds_to_within_1pct']:.2f}x"
@@ -417,10 +435,10 @@ def markdown(r):
         rows.append(f"| fitting the test images to within 1% of the converged loss ({q['fit_target_loss']}), s: "
                     f"warm start ({warm['epochs']} epochs, test course_loss {warm['test_course_loss']}) vs random "
                     f"start ({cold['epochs']} epochs, {cold['test_course_loss']}) | "
-                    f"{fmt(warm['seconds_to_within_1pct'])} | {fmt(cold['seconds_to_within_1pct'])} | {ratio} | | |")
+                    f"{fmt(warm['seconds_to_within_1pct'])} | {fmt(cold['seconds_to_within_1pct'])} | {ratio} |")
     else:
-        rows.append(f"| time to quality | {q} | | | | |")
-    rows.append(f"| no-op `dvc repro`, s | {r['dvc_noop_seconds']} | | | | |")
+        rows.append(f"| time to quality | {q} | | |")
+    rows.append(f"| no-op `dvc repro`, s | {r['dvc_noop_seconds']} | | |")
     c = r["roofline"]
     rows += ["", f"Roofline: training costs {c['train_mflop_per_image']} MFLOP per image (forward + backward, counted by "
              f"torch's FlopCounterMode); a 2048x2048 matmul runs at {c['matmul_peak_gflops']} GFLOP/s here, so no loop "

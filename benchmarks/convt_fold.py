@@ -1,10 +1,11 @@
 """Micro-benchmark: the decoder's stride-2 ConvTranspose2d layers as one matmul plus `F.fold` vs PyTorch's kernel.
 
-Issue 13 asked whether writing ConvTranspose2d(c_in, c_out, 4, 2, 1) as a GEMM (every input pixel times the
-flattened kernel) followed by col2im (`F.fold`) beats oneDNN's kernel. Same weights, outputs checked equal, forward
-and forward + backward timed in one process, interleaved. Writes benchmarks/convt_fold.json:
+Does writing ConvTranspose2d(c_in, c_out, 4, 2, 1) as a GEMM (every input pixel times the flattened kernel)
+followed by col2im (`F.fold`) beat PyTorch's kernel (oneDNN on a CPU)? Same weights, outputs checked equal, forward
+and forward + backward timed in one process, interleaved. Writes one JSON file, by default
+benchmarks/runs/<date>-<machine>-convt-kernels/convt_fold.json:
 
-    .venv/bin/python benchmarks/convt_fold.py
+    .venv/bin/python benchmarks/convt_fold.py [--out FILE]
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default=str(Path(__file__).with_name("convt_fold.json")))
+    ap.add_argument("--out", default=None, help="the JSON file to write (default: a dated folder in benchmarks/runs)")
     args = ap.parse_args()
     torch.manual_seed(0)
     rows = []
@@ -67,7 +68,17 @@ def main() -> None:
         print(json.dumps(rows[-1]))
     out = {"batch_size": args.batch_size, "threads": torch.get_num_threads(), "torch": torch.__version__,
            "steps": args.steps, "rounds": args.rounds, "statistic": "best round's mean ms per step", "rows": rows}
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    path = Path(args.out) if args.out else default_out()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def default_out() -> Path:
+    from bench import machine, machine_slug  # benchmarks/bench.py, beside this file
+
+    day, slug = time.strftime("%Y-%m-%d"), machine_slug(machine(torch.device("cpu")))
+    return Path(__file__).resolve().parent / "runs" / f"{day}-{slug}-convt-kernels" / "convt_fold.json"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (issue 15), as one script a GPU session runs as it is, in about 10 minutes:
+# The GPU check, one script to run as it is on a GPU machine (budget about 10 minutes):
 #   1. the `cuda`-marked tests;  2. the benchmark on the device at batch 64 and at the large-N batch (ours vs the
 #   compute bound measured the same way), the speed ideas at batch 64 (torch.compile, CUDA graphs, channels_last,
 #   fused Adam, batch sizes), and the tf32 / bf16 options' speed and quality;  3. one full-scale variant (60k/10k)
@@ -18,7 +18,7 @@ OUT=$(mkdir -p "${OUT:-$REPO/gpu_check_out}" && cd "${OUT:-$REPO/gpu_check_out}"
 export VADLIB_DATA_ROOT=$(cd "$VADLIB_DATA_ROOT" && pwd)
 REPORT=$OUT/gpu_check.txt
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
-LARGE_BATCH=512                       # the large-N batch (see README "Full scale")
+LARGE_BATCH=512                       # the large-N batch (docs/performance.md, "Full scale")
 # the ideas (--ideas) compile the decoder: minutes on a CPU, so the dry run leaves them out
 if (( DRY )); then N_TRAIN=256; N_TEST=128; BENCH=(--quick); IDEAS=(); BENCH_N=128; TRAIN_EPOCHS=1; FIT_EPOCHS=1
 else N_TRAIN=60000; N_TEST=10000; BENCH=(--epochs 4 --rounds 2); IDEAS=(--ideas); BENCH_N=10000
@@ -71,7 +71,7 @@ import math, sys, yaml
 src, dst, n_train, n_test, batch, train_epochs, fit_epochs, dry = sys.argv[1:]
 p = yaml.safe_load(open(src))
 p["data"].update(n_train=int(n_train), n_test=int(n_test), download=False, verify_md5=not int(dry))
-# the large-N rule (README "Full scale"): decoder lr grows with sqrt(batch / 64); each latent row still gets one
+# the large-N rule: decoder lr grows with sqrt(batch / 64); each latent row still gets one
 # update per epoch, so the latent and fit learning rates stay
 p["train"].update(batch_size=int(batch), epochs=int(train_epochs), checkpoint_every=0,
                   lr_decoder=p["train"]["lr_decoder"] * math.sqrt(int(batch) / 64))

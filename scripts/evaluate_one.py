@@ -1,8 +1,8 @@
 """Full-evaluation tuning proxy: train one variant under some settings, fit the test images, run the `evaluate`
 stage's whole measurement, print one JSON line of headline figures per sampler temperature.
 
-What `tune_one.py` is for the reconstruction, this is for issue 11's targets (best sampler's FD and recognisable
-rate, class balance, the no-copy gate, the 5-NN probe). It reuses the pipeline's prepared data and evaluator network
+What `tune_one.py` is for the reconstruction, this is for the sample and latent figures (best sampler's FD and
+recognisable rate, class balance, the no-copy gate, the 5-NN probe). It reuses the pipeline's prepared data and evaluator network
 (`dvc repro prepare evaluator` first; the measuring instrument stays fixed), so settings that change the data are
 refused. Settings use params.yaml's names:
 

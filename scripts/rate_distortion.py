@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from vadlib.infra.experiments import dvc, export_absolute_data_root
 
 BETAS = [0.0002, 0.002, 0.02, 0.2]  # log-spaced around the default 0.002; ~8 min each on 2 CPU cores
 DISTRIBUTIONS = ["normal", "uniform", "laplace"]
@@ -27,26 +26,14 @@ OUT = Path("reports/rate_distortion.md")
 FIGURES = Path("reports/figures")
 
 
-def _dvc(*args: str, capture: bool = False) -> str:
-    dvc = Path(sys.executable).parent / "dvc"
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    proc = subprocess.run([str(dvc) if dvc.exists() else "dvc", *args], capture_output=capture, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"error: dvc {' '.join(args)} failed:\n{(proc.stderr or '')[-2000:]}")
-    return proc.stdout or ""
-
-
 def queue() -> None:
-    # Queued runs execute in a temporary copy of the repo, where a relative data root would point nowhere.
-    from vadlib.infra.config import load_params
-
-    os.environ["VADLIB_DATA_ROOT"] = str(load_params().data.resolved_root.resolve())
+    export_absolute_data_root()
     for beta in BETAS:
         sets = [f"variants.{d}.beta={beta}" for d in DISTRIBUTIONS] + [f"{k}={v}" for k, v in SWEEP.items()]
-        _dvc("exp", "run", "--queue", "-n", f"{PREFIX}{beta}", *(a for s in sets for a in ("-S", s)))
-    _dvc("queue", "start", "-j", "1")
+        dvc("exp", "run", "--queue", "-n", f"{PREFIX}{beta}", *(a for s in sets for a in ("-S", s)))
+    dvc("queue", "start", "-j", "1")
     while True:
-        status = _dvc("queue", "status", capture=True)
+        status = dvc("queue", "status").stdout
         if not any(word in status for word in ("Queued", "Running")):
             break
         time.sleep(20)
@@ -75,7 +62,7 @@ def report() -> None:
 
     import matplotlib.pyplot as plt
 
-    exps = _experiments(json.loads(_dvc("exp", "show", "--json", "--all-commits", capture=True)))
+    exps = _experiments(json.loads(dvc("exp", "show", "--json", "--all-commits").stdout))
     if not exps:
         raise SystemExit(f"error: no experiments named {PREFIX}<beta> in `dvc exp show`; run `queue` first")
     rows, curves = [], {d: [] for d in DISTRIBUTIONS}

@@ -9,27 +9,16 @@ the commit they were made from: after a new results commit, run this again (it r
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+import argparse
 
 from vadlib.infra.config import load_params
+from vadlib.infra.experiments import dvc, export_absolute_data_root
 
 
-def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "dvc"
-    proc = subprocess.run([str(exe) if exe.exists() else "dvc", *args], capture_output=True, text=True,
-                          env={**os.environ, "DVC_NO_ANALYTICS": "1"})
-    if check and proc.returncode != 0:
-        raise SystemExit(f"error: dvc {' '.join(args)} failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
-    return proc
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     cfg = load_params()
-    # A --temp run works in a copy of the repo, where a relative data root would point nowhere.
-    os.environ["VADLIB_DATA_ROOT"] = str(cfg.data.resolved_root.resolve())
+    export_absolute_data_root()
     existing = dvc("exp", "list", "--rev", "HEAD", "--name-only", check=False).stdout.split()
     stale = [v for v in cfg.variants if v in existing]
     if stale:

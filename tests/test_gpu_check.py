@@ -1,14 +1,17 @@
-"""benchmarks/gpu_check.sh must keep working for the GPU session that runs it: its --dry-run, on tiny data."""
+"""benchmarks/gpu_check.sh must keep working on the GPU machine that runs it: its --dry-run, on tiny data."""
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from idx_fixtures import write_fashion_idx
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_writes_every_section(tmp_path):
     write_fashion_idx(tmp_path / "data", n_train=300, n_test=150)
     out = tmp_path / "out"

@@ -69,7 +69,7 @@ def std_upper_factor(n: int, level: float = 0.95) -> float:
 
 
 def fit_sentence(fit) -> str:
-    """How the test codes were found (issue 13 asks the report to say which start the default uses)."""
+    """How the test codes were found: the report names the start the run used."""
     start = ("the train code whose decode is nearest to the image in pixels (`fit.init: nearest`; no labels, no other "
              "test image)" if fit.init == "nearest" else "a random draw (`fit.init: random`, the course's start)")
     return (f"Test images are encoded without an encoder: a fresh code per image, optimised against the frozen "

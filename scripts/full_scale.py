@@ -1,0 +1,115 @@
+"""The whole pipeline at full scale (60,000 train / 10,000 test images, four variants) as one named DVC experiment.
+
+    make full-scale                                    # = .venv/bin/python scripts/full_scale.py run, then report
+    .venv/bin/python scripts/full_scale.py run [--name full-scale] [--allow-cpu] [--set key=value ...]
+    .venv/bin/python scripts/full_scale.py report [--name full-scale]   # -> reports/full_scale.md
+
+`run` is `dvc exp run --temp -n <name>` with the large-N settings below: the workspace, its results and dvc.lock stay
+as they are, and the experiment (a local git ref) keeps the results. It refuses to start on a CPU unless
+`--allow-cpu` is given: there it takes about half a day (docs/performance.md). `report` writes reports/full_scale.md
+from the experiment: the report stage's own tables, and the seconds each stage took.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from vadlib.infra.config import load_params, parse_params
+from vadlib.infra.experiments import dvc, export_absolute_data_root
+from vadlib.infra.io import write_text
+
+# The large-N rule: batch 512 keeps a GPU busy; the decoder's Adam step grows with sqrt(512 / 64); every latent row
+# still gets one update per epoch whatever the batch (SparseAdam), so the rows' and the fit's learning rates stay.
+# The evaluator learns from the whole train split (none is left unused) minus its 1000 held-out images.
+FULL_SCALE = (
+    "data.n_train=60000", "data.n_test=10000", "data.evaluator_pool=all", "evaluator.n_val=1000",
+    "train.batch_size=512", "train.lr_decoder=0.0028", "train.epochs=150", "train.checkpoint_every=1",
+    "fit.batch_size=4096",
+)
+OUT = Path("reports/full_scale.md")
+
+
+def run(name: str, allow_cpu: bool, settings: list[str]) -> None:
+    from vadlib.infra.runtime import describe, resolve_device
+
+    device = resolve_device(load_params().device)
+    if device.type == "cpu" and not allow_cpu:
+        raise SystemExit("error: no usable CUDA GPU here: the full-scale run would take about half a day on a CPU "
+                         "(docs/performance.md). Pass --allow-cpu to run it anyway, or run it where a GPU is.")
+    export_absolute_data_root()
+    sets = [*FULL_SCALE, *settings]
+    print(f"full scale on {describe(device)}: dvc exp run --temp -n {name} " + " ".join(f"-S {s}" for s in sets),
+          flush=True)
+    dvc("exp", "run", "--temp", "-n", name, *(a for s in sets for a in ("-S", s)), capture=False)
+
+
+def _git(*args: str) -> str:
+    proc = subprocess.run(["git", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def experiment_rev(name: str) -> str:
+    """The commit of the local experiment named `name` (DVC keeps experiments as refs/exps/.../<name>)."""
+    refs = [line.split() for line in _git("for-each-ref", "--format=%(objectname) %(refname)", "refs/exps").splitlines()]
+    revs = [rev for rev, ref in refs if ref.rsplit("/", 1)[-1] == name]
+    if not revs:
+        raise SystemExit(f"error: no experiment named {name!r} here (`dvc exp list`); run `full_scale.py run` first")
+    return revs[0]
+
+
+def seconds_table(rev: str) -> list[str]:
+    rows = []
+    for path in sorted(_git("ls-tree", "-r", "--name-only", rev, "metrics/seconds").split()):
+        data = json.loads(_git("show", f"{rev}:{path}"))
+        seconds = next(v for k, v in data.items() if k.endswith("_seconds"))
+        stage = f"{Path(path).parent.name}@{Path(path).stem}"
+        rows.append(f"| {stage} | {seconds:.1f} | {data.get('device', '–')} |")
+    return ["| stage | seconds | device |", "|---|---|---|", *rows]
+
+
+def report(name: str) -> None:
+    rev = experiment_rev(name)
+    body = _git("show", f"{rev}:reports/report.md").splitlines()
+    # The figures stay in the experiment (`dvc exp apply <name>` brings them back); keep the tables and the text.
+    body = [line for line in body[1:] if "](../" not in line]
+    params = _git("show", f"{rev}:params.yaml")
+    data = parse_params(yaml.safe_load(params)).data
+    write_text(OUT, "\n".join([
+        f"# Full scale: {data.n_train:,} train / {data.n_test:,} test images, one seed", "",
+        f"Written by `python scripts/full_scale.py report --name {name}` from the DVC experiment `{name}` "
+        f"(commit {rev[:10]}), run by `python scripts/full_scale.py run`: `dvc exp run --temp` with that script's "
+        "full-scale settings (the run's whole params are at the end). Its figures: "
+        f"`dvc exp apply {name}`, then `plots/images/`.",
+        "", "## Seconds per stage (the experiment's `metrics/seconds/`)", "", *seconds_table(rev), "",
+        "## The report stage's tables", "", *body, "",
+        "## Params of the run", "", "```yaml", params.rstrip(), "```", "",
+    ]) + "\n")
+    print(f"wrote {OUT}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="action", required=True)
+    run_p = sub.add_parser("run", help="run the full-scale experiment")
+    run_p.add_argument("--name", default="full-scale")
+    run_p.add_argument("--allow-cpu", action="store_true", help="run even without a GPU (about half a day)")
+    run_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a params override on top of the full-scale settings (repeatable)")
+    rep_p = sub.add_parser("report", help="write reports/full_scale.md from the experiment")
+    rep_p.add_argument("--name", default="full-scale")
+    args = ap.parse_args(argv)
+    if args.action == "run":
+        run(args.name, args.allow_cpu, args.set)
+    else:
+        report(args.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
