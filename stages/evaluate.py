@@ -2,7 +2,7 @@
 import time
 
 from vadlib.infra import paths
-from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.cli import announce_device, run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -20,6 +20,7 @@ def main() -> None:
     from vadlib.workflows.evaluator import held_out_images, load_evaluator
 
     device = resolve_device(cfg.device)
+    announce_device(cfg.device, device)
     trained = load_trained(paths.model(args.variant), device)
     evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
     held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)

@@ -1,6 +1,6 @@
 """Stage `evaluator`: train the measuring instrument, a small classifier on images no variant trains on."""
 from vadlib.infra import paths
-from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.cli import announce_device, run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -15,6 +15,7 @@ def main() -> None:
 
     set_precision(cfg.precision)
     device = resolve_device(cfg.device)
+    announce_device(cfg.device, device)
     model, metrics, seconds = train_evaluator(cfg.evaluator, load_prepared(paths.POOL_DATA),
                                               load_prepared(paths.FULL_TEST_DATA), cfg.seed, device)
     save_tensors(paths.EVALUATOR, model)

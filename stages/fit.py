@@ -1,6 +1,6 @@
 """Stage `fit@<variant>`: encode the test images (and refit the train images) against the frozen decoder."""
 from vadlib.infra import paths
-from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.cli import announce_device, run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -16,6 +16,7 @@ def main() -> None:
     from vadlib.workflows.fit import fit_splits
 
     device = resolve_device(cfg.device)
+    announce_device(cfg.device, device)
     set_precision(cfg.precision)
     trained = load_trained(paths.model(args.variant), device)
     splits = {"test": load_prepared(paths.TEST_DATA)}

@@ -2,7 +2,7 @@
 import time
 
 from vadlib.infra import paths
-from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.cli import announce_device, run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -20,6 +20,7 @@ def main() -> None:
     from vadlib.workflows.render import render_figures
 
     device = resolve_device(cfg.device)
+    announce_device(cfg.device, device)
     trained = load_trained(paths.model(args.variant), device)
     figures = render_figures(trained, load_fitted(paths.fitted(args.variant))["test"], load_prepared(paths.TEST_DATA),
                              cfg, args.variant)

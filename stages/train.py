@@ -3,7 +3,7 @@
 Also runs as one rank of a torchrun launch (see vadlib/infra/distributed.py); then only rank 0 writes outputs.
 """
 from vadlib.infra import paths
-from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.cli import announce_device, run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -20,6 +20,8 @@ def main() -> None:
 
     set_precision(cfg.precision)
     world, device = init_world(cfg.device) if launched() else (SINGLE, resolve_device(cfg.device))
+    if world.is_main:
+        announce_device(cfg.device, device)
     try:
         model, seconds = train_variant(cfg, args.variant, load_prepared(paths.TRAIN_DATA), device,
                                        resume_path=paths.resume(args.variant), world=world)

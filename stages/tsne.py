@@ -2,7 +2,7 @@
 import time
 
 from vadlib.infra import paths
-from vadlib.infra.cli import run, stage_parser
+from vadlib.infra.cli import announce_device, run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -19,7 +19,9 @@ def main() -> None:
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.tsne import embed_splits
 
-    trained = load_trained(paths.model(args.variant), resolve_device("cpu"))
+    device = resolve_device("cpu")  # scikit-learn's t-SNE runs on the CPU
+    announce_device("cpu", device)
+    trained = load_trained(paths.model(args.variant), device)
     params = {"train": trained.train_params, "test": load_fitted(paths.fitted(args.variant))["test"]}
     data = {"train": load_prepared(paths.TRAIN_DATA), "test": load_prepared(paths.TEST_DATA)}
     tables, figure = embed_splits(trained.dist, params, data, cfg.tsne, cfg.seed, args.variant)

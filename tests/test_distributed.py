@@ -9,7 +9,11 @@ import torch
 import yaml
 
 from helpers import ROOT, make_project, run_stage
+from vadlib.core.distributions import get_distribution
+from vadlib.core.latents import initial_params
+from vadlib.infra.config import load_params
 from vadlib.infra.io import load_tensors
+from vadlib.infra.runtime import generator
 
 EPOCHS = 100  # long enough that the loss has flattened: the 2% comparison is about where training ends
 
@@ -76,6 +80,44 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert torch.equal(a["latents"], b["latents"])
     assert all(torch.equal(a["decoder"][k], b["decoder"][k]) for k in a["decoder"])
     assert not list((killed / "checkpoints").glob("*.pt")), "per-rank resume files are dropped at the end"
+
+
+def test_three_unequal_shards_gather_into_image_order(tmp_path):
+    """40 images over 3 processes (14, 13, 13 rows): row i of the model's table must be image i's.
+
+    Each image gets its own random start and the latent rate is tiny, so every row stays next to its image's start
+    and the nearest start names the image a row belongs to."""
+    project = make_project(tmp_path, epochs=2, checkpoint_every=0)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"].update(batch_size=6, lr_latent=1e-3)
+    params["variants"]["normal"]["init"] = "random"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    run_torchrun(project, 3, "normal")
+    latents = load_tensors(project / "models/normal.pt")["latents"]
+    cfg = load_params(project / "params.yaml")
+    v = cfg.variant("normal")
+    starts = initial_params(get_distribution(v.distribution), 40, cfg.model.latent_dim, v.init, v.init_scale,
+                            v.init_width, generator(cfg.seed, "init/normal"))
+    assert latents.shape == starts.shape
+    assert torch.cdist(latents, starts).argmin(1).tolist() == list(range(40))
+    assert (latents - starts).abs().max() < 0.05  # each row near its start; the starts lie about 4 apart
+
+
+def test_no_rank_drops_its_resume_file_before_the_model_is_written(tmp_path):
+    """Rank 0's model write fails (a folder is in the way): every rank's resume file must survive, and the rerun
+    resumes from them once the way is clear."""
+    project = make_project(tmp_path, epochs=6, checkpoint_every=1)  # the epoch-5 resume files remain to the end
+    blocker = project / "models/normal.pt"
+    blocker.mkdir(parents=True)
+    shards = [project / f"checkpoints/normal.rank{r}of2.pt" for r in (0, 1)]
+    proc = torchrun(project, 2, "normal")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and "cannot write" in err, err
+    assert all(p.exists() for p in shards), [p.name for p in shards if not p.exists()]
+    blocker.rmdir()
+    out = run_torchrun(project, 2, "normal")
+    assert "resuming from epoch 5" in out
+    assert blocker.is_file() and not any(p.exists() for p in shards)
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused_with_a_clear_error(tmp_path):

@@ -108,6 +108,12 @@ def agree(value: int, world: World, device: torch.device) -> bool:
     return all_max(value, world, device) == -all_max(-value, world, device)
 
 
+def barrier(world: World) -> None:
+    """Wait until every rank has got here (a no-op outside a launch)."""
+    if world.active:
+        dist.barrier()
+
+
 def gather_rows(local: torch.Tensor, world: World) -> torch.Tensor | None:
     """Rank 0 gets every rank's rows concatenated in rank order (CPU); other ranks get None."""
     local = local.detach().cpu()

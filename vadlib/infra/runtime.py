@@ -7,7 +7,9 @@ the one place that opts a training loop into TF32 or bf16 autocast (the `precisi
 from __future__ import annotations
 
 import contextlib
+import shutil
 import zlib
+from pathlib import Path
 
 import torch
 
@@ -24,8 +26,36 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device: got {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
+        raise ConfigError(f"device: got {name!r} but CUDA is not available here ({cuda_unusable_reason()}); "
+                          "use 'auto' or 'cpu'")
     return torch.device(name)
+
+
+def nvidia_visible() -> bool:
+    """This machine shows an NVIDIA GPU driver, whether or not the installed PyTorch can use it."""
+    return shutil.which("nvidia-smi") is not None or Path("/proc/driver/nvidia").exists()
+
+
+def cuda_unusable_reason() -> str:
+    """Why PyTorch cannot use CUDA here, in its own words (meaningful when torch.cuda.is_available() is False)."""
+    if torch.version.cuda is None:
+        return f"PyTorch {torch.__version__} is built without CUDA support"
+    try:
+        torch.cuda.init()  # raises what the failed CUDA initialisation reported: driver too old, no device, ...
+        why = f"torch.cuda.device_count() is {torch.cuda.device_count()}"
+    except Exception as exc:  # RuntimeError or AssertionError, depending on the cause
+        why = " ".join(str(exc).split()) or type(exc).__name__
+    return f"PyTorch {torch.__version__} built for CUDA {torch.version.cuda}: {why}"
+
+
+def gpu_left_unused(name: str, device: torch.device) -> str | None:
+    """A warning when `auto` chose the CPU although an NVIDIA GPU is visible (e.g. a driver too old for this PyTorch
+    build, or a CPU-only PyTorch), which makes a full-scale run take hours instead of minutes; else None."""
+    if name != "auto" or device.type != "cpu" or not nvidia_visible():
+        return None
+    return (f"device: auto fell back to the CPU although an NVIDIA GPU is visible; {cuda_unusable_reason()}. "
+            "Training runs many times slower on the CPU; install a PyTorch build that matches the driver, or set "
+            "device: cpu to choose the CPU knowingly.")
 
 
 def set_precision(name: str) -> None:
@@ -49,6 +79,14 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def device_line(name: str, device: torch.device) -> str:
+    """What a stage prints first: the device it computes on, and for `auto` what decided it."""
+    line = f"device: {describe(device)}"
+    if name == "auto":
+        line += " [auto: CUDA GPU]" if device.type == "cuda" else " [auto: no usable CUDA GPU]"
+    return line
 
 
 def derive_seed(seed: int, purpose: str) -> int:

@@ -18,7 +18,7 @@ from ..infra.io import load_tensors, save_tensors
 from ..core.latents import initial_params, latent_table
 from ..core.models import Decoder, images_to_device
 from ..core.optimize import Loop, lr_lambda
-from ..infra.distributed import SINGLE, World, agree, gather_rows, local_batch, shard
+from ..infra.distributed import SINGLE, World, agree, barrier, gather_rows, local_batch, shard
 from ..infra.runtime import generator, seed_everything
 
 
@@ -134,7 +134,9 @@ def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.dev
     resume_path = _rank_resume(resume_path, world)
     if resume_path and resume_path.exists():
         try:
-            state = load_tensors(resume_path, map_location=device)
+            # onto the CPU whatever the device: set_state takes CPU RNG states only, and _restore's load_state_dict
+            # and copy_ move the model and optimiser tensors to the device
+            state = load_tensors(resume_path)
         except CheckpointError:
             state = None  # an unreadable partial checkpoint is only a lost head start
         if state is not None and state.get("fingerprint") == resume_fp:
@@ -184,7 +186,10 @@ def model_file(cfg: Config, variant: str, loop: Loop, fp: str, labels: torch.Ten
 
 
 def finish(resume_path: str | Path | None, world: World = SINGLE) -> None:
-    """Drop the resume checkpoint(s) once the final output is safely written."""
+    """Drop the resume checkpoint(s) once the final output is safely written; every rank calls it after rank 0 has
+    written the model, and waits for all the others first, so a failed or killed write leaves every rank's file and
+    the rerun resumes."""
+    barrier(world)
     path = _rank_resume(resume_path, world)
     if path:
         path.unlink(missing_ok=True)
