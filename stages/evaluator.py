@@ -1,6 +1,6 @@
 """Stage `evaluator`: train the measuring instrument, a small classifier on images no variant trains on."""
 from vadlib.infra import paths
-from vadlib.infra.cli import announce_device, run, stage_parser
+from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -10,7 +10,7 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.io import save_tensors, write_json, write_seconds
-    from vadlib.infra.runtime import describe, resolve_device, set_precision
+    from vadlib.infra.runtime import announce_device, describe, resolve_device, set_precision
     from vadlib.workflows.evaluator import train_evaluator
 
     set_precision(cfg.precision)

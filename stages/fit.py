@@ -1,6 +1,6 @@
 """Stage `fit@<variant>`: encode the test images (and refit the train images) against the frozen decoder."""
 from vadlib.infra import paths
-from vadlib.infra.cli import announce_device, run, stage_parser
+from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -11,7 +11,7 @@ def main() -> None:
 
     from vadlib.infra.data import load_prepared
     from vadlib.infra.io import save_tensors, write_csv, write_seconds
-    from vadlib.infra.runtime import describe, resolve_device, set_precision
+    from vadlib.infra.runtime import announce_device, describe, resolve_device, set_precision
     from vadlib.workflows.checkpoint import load_trained
     from vadlib.workflows.fit import fit_splits
 

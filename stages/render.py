@@ -2,7 +2,7 @@
 import time
 
 from vadlib.infra import paths
-from vadlib.infra.cli import announce_device, run, stage_parser
+from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -15,7 +15,7 @@ def main() -> None:
     from vadlib.infra.data import load_prepared
     from vadlib.infra.figures import save_figure
     from vadlib.infra.io import write_seconds
-    from vadlib.infra.runtime import describe, resolve_device
+    from vadlib.infra.runtime import announce_device, describe, resolve_device
     from vadlib.workflows.checkpoint import load_fitted, load_trained
     from vadlib.workflows.render import render_figures
 

@@ -3,7 +3,7 @@
 Also runs as one rank of a torchrun launch (see vadlib/infra/distributed.py); then only rank 0 writes outputs.
 """
 from vadlib.infra import paths
-from vadlib.infra.cli import announce_device, run, stage_parser
+from vadlib.infra.cli import run, stage_parser
 from vadlib.infra.config import load_params
 
 
@@ -15,7 +15,7 @@ def main() -> None:
     from vadlib.infra.data import load_prepared
     from vadlib.infra.distributed import SINGLE, close_world, init_world, launched
     from vadlib.infra.io import history_rows, save_tensors, write_csv, write_seconds
-    from vadlib.infra.runtime import describe, resolve_device, set_precision
+    from vadlib.infra.runtime import announce_device, describe, resolve_device, set_precision
     from vadlib.workflows.train import finish, train_variant
 
     set_precision(cfg.precision)

@@ -8,7 +8,7 @@ import yaml
 
 from helpers import make_project, stage
 from vadlib.infra import runtime
-from vadlib.infra.cli import announce_device
+from vadlib.infra.runtime import announce_device
 from vadlib.infra.errors import ConfigError
 
 TOO_OLD = ("The NVIDIA driver on your system is too old (found version 11040). Please update your GPU driver by "

@@ -17,20 +17,6 @@ def stage_parser(description: str, variant: bool = False) -> argparse.ArgumentPa
     return parser
 
 
-def announce_device(name: str, device) -> None:
-    """Start a stage by naming its device on stderr, one line; warn when `device: auto` chose the CPU although an
-    NVIDIA GPU is visible, since that run would quietly take hours instead of minutes.
-
-    name: params' `device` (auto | cpu | cuda...); device: what it resolved to.
-    """
-    from .runtime import device_line, gpu_left_unused
-
-    print(device_line(name, device), file=sys.stderr)
-    warning = gpu_left_unused(name, device)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-
-
 def run(main: Callable[[], None]) -> None:
     """Run a stage; a user-fixable problem becomes one clear message and exit code 2, not a traceback.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import zlib
 from pathlib import Path
 
@@ -87,6 +88,18 @@ def device_line(name: str, device: torch.device) -> str:
     if name == "auto":
         line += " [auto: CUDA GPU]" if device.type == "cuda" else " [auto: no usable CUDA GPU]"
     return line
+
+
+def announce_device(name: str, device) -> None:
+    """Start a stage by naming its device on stderr, one line; warn when `device: auto` chose the CPU although an
+    NVIDIA GPU is visible, since that run would quietly take hours instead of minutes.
+
+    name: params' `device` (auto | cpu | cuda...); device: what it resolved to.
+    """
+    print(device_line(name, device), file=sys.stderr)
+    warning = gpu_left_unused(name, device)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def derive_seed(seed: int, purpose: str) -> int:

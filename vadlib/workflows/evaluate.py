@@ -3,9 +3,13 @@
 - reconstruction: train (learned parameters), train refit and test (fitted, decoder frozen), on the course's measure;
 - latent: k-NN and logistic-regression probes of the test codes (fit on train codes), active units, raw-pixel k-NN
   as the reference the codes should beat;
-- samples: one score row per sampler plus the reference rows, and the best sampler (see `generation`).
+- samples: one score row per sampler plus the reference rows, and the best sampler (see `generation`);
+- likelihood: the test negative ELBO under a Gaussian pixel likelihood (`test.nelbo`, see `likelihood_on_test`), and
+  per test image its squared error, KL and negative ELBO (`per_image`, written to metrics/per_image/<variant>.csv).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -13,8 +17,9 @@ from ..core.distributions import LatentDistribution
 from ..core.models import Decoder, decode_images
 from ..infra.config import Config
 from ..infra.errors import DivergenceError
+from ..infra.runtime import derive_seed
 from .generation import sample_study
-from .metrics import reconstruction_metrics
+from .metrics import negative_elbo, per_image_squared_error, reconstruction_metrics
 from .probes import latent_quality, pixel_knn_accuracy
 
 
@@ -46,9 +51,46 @@ def latent(trained, fitted: dict, train_data: dict, test_data: dict, cfg: Config
     return out
 
 
+def per_image_path(variant: str) -> Path:
+    """The evaluate stage's per-test-image table (dvc.yaml declares it): paired comparisons between variants."""
+    return Path("metrics/per_image") / f"{variant}.csv"
+
+
+NELBO_DRAWS = 4  # reparametrised draws per test image for the reconstruction term of the negative ELBO
+PER_IMAGE_COLUMNS = ("image", "label", "squared_error", "kl", "rec_nll", "nelbo")
+
+
+def likelihood_on_test(trained, fitted: dict, test_data: dict, sigma2: float, seed: int,
+                       variant: str) -> tuple[dict, dict]:
+    """(summary, per-image columns) of the fitted test codes under a Gaussian pixel likelihood N(f(z), sigma2 I).
+
+    `sigma2` is the maximum-likelihood pixel variance of the train reconstructions (the train `mse`); summary keys
+    (nats per image): `nelbo` = `nelbo_rec` + `kl` for a VAD, `nelbo_rec` alone for the AD (no KL to a density), and
+    `nelbo_sigma` = sqrt(sigma2). Columns follow PER_IMAGE_COLUMNS; `squared_error` is ||x - x_hat||^2 on [0, 1] of the
+    deterministic reconstruction (its mean / 784 is `test.mse`); `kl` and `nelbo` are None for the AD.
+    """
+    decoder, dist, params = trained.decoder, trained.dist, fitted["test"]
+    images = test_data["images"]
+    squared = per_image_squared_error(images, decode_images(decoder, dist.mean(params)))
+    terms = negative_elbo(decoder, dist, params, images, sigma2, NELBO_DRAWS, derive_seed(seed, f"nelbo/{variant}"))
+    summary = {"nelbo_sigma": sigma2 ** 0.5, "nelbo_rec": float(terms["rec_nll"].mean())}
+    if "nelbo" in terms:
+        summary["nelbo"] = float(terms["nelbo"].mean())
+    n = images.shape[0]
+    labels = test_data.get("labels")
+    columns = {"image": list(range(n)),
+               "label": [int(v) for v in labels] if labels is not None else [None] * n,
+               "squared_error": squared.tolist(),
+               "kl": terms["kl"].tolist() if "kl" in terms else [None] * n,
+               "rec_nll": terms["rec_nll"].tolist(),
+               "nelbo": terms["nelbo"].tolist() if "nelbo" in terms else [None] * n}
+    return summary, columns
+
+
 def evaluate_variant(trained, fitted: dict, train_data: dict, test_data: dict, held_out_uint8: torch.Tensor,
-                     evaluator, cfg: Config, variant: str) -> dict:
-    """The whole metrics file of one variant; refuses to return anything NaN."""
+                     evaluator, cfg: Config, variant: str, per_image: dict | None = None) -> dict:
+    """The whole metrics file of one variant; refuses to return anything NaN. Given a dict `per_image`, fills it with
+    the per-test-image columns of `likelihood_on_test` (for metrics/per_image/<variant>.csv)."""
     from .evaluator import to_unit
 
     metrics = {"variant": variant, "distribution": trained.dist.name,
@@ -57,6 +99,11 @@ def evaluate_variant(trained, fitted: dict, train_data: dict, test_data: dict, h
     images = {"test": to_unit(test_data["images"]), "train": to_unit(train_data["images"]),
               "held_out": to_unit(held_out_uint8)}
     metrics.update(sample_study(trained, evaluator, fitted["test"], images, cfg, variant))
+    # after everything else, on its own seeded stream: the keys above keep their values
+    summary, columns = likelihood_on_test(trained, fitted, test_data, metrics["train"]["mse"], cfg.seed, variant)
+    metrics["test"].update(summary)
+    if per_image is not None:
+        per_image.update(columns)
     _refuse_nan(metrics, variant)
     return metrics
 

@@ -29,3 +29,47 @@ def reconstruction_metrics(images_uint8: Tensor, recon01: Tensor, batch_size: in
         "mse": mse,
         "psnr": 10 * math.log10(1.0 / mse) if mse > 0 else float("inf"),
     }
+
+
+def per_image_squared_error(images_uint8: Tensor, recon01: Tensor) -> Tensor:
+    """Squared error summed over the pixels of each image, on [0, 1] (float64 [N]); its mean / 784 is `mse`."""
+    x01 = images_uint8.reshape(images_uint8.shape[0], -1).double() / 255.0
+    return (x01 - recon01.reshape(recon01.shape[0], -1).double()).pow(2).sum(1)
+
+
+def gaussian_nll(squared_error: Tensor, n_pixels: int, sigma2: float) -> Tensor:
+    """-ln N(x; x_hat, sigma2 I) over `n_pixels` pixels, given the summed squared error ||x - x_hat||^2 (nats)."""
+    if not sigma2 > 0:
+        raise ValueError(f"sigma2: got {sigma2!r}, expected a positive pixel variance")
+    return 0.5 * n_pixels * math.log(2 * math.pi * sigma2) + squared_error / (2 * sigma2)
+
+
+def negative_elbo(decoder, dist, params: Tensor, images_uint8: Tensor, sigma2: float, n_draws: int,
+                  seed: int) -> dict[str, Tensor]:
+    """Per-image negative ELBO (nats) of a Gaussian pixel likelihood with variance `sigma2` on [0, 1] pixels:
+
+        -ELBO(x) = E_q[-ln N(x; f(z), sigma2 I)] + KL(q(z | x) || N(0, I)),
+
+    the expectation a mean over `n_draws` reparametrised draws of each image's q (torch's global RNG, seeded here and
+    restored afterwards, so nothing else drawn later shifts); decoded as every score decodes (BN in inference mode,
+    clamped to [0, 1]). Returns float64 [N] tensors `rec_nll`, `kl` and `nelbo`; a point-mass code (the AD) has no
+    KL to a density, so it gets `rec_nll` only (its one "draw" is the code).
+    """
+    from ..core.models import decode_images
+
+    if n_draws < 1:
+        raise ValueError(f"n_draws: got {n_draws!r}, expected an integer >= 1")
+    n_pixels = images_uint8[0].numel()
+    draws = 1 if dist.is_point else n_draws
+    rec = torch.zeros(images_uint8.shape[0], dtype=torch.float64)
+    cuda = [params.device.index or 0] if params.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), torch.no_grad():
+        torch.manual_seed(seed)
+        for _ in range(draws):
+            recon = decode_images(decoder, dist.rsample(params.detach()))
+            rec += gaussian_nll(per_image_squared_error(images_uint8, recon), n_pixels, sigma2)
+    out = {"rec_nll": rec / draws}
+    if not dist.is_point:
+        out["kl"] = dist.kl(params.detach()).double()
+        out["nelbo"] = out["rec_nll"] + out["kl"]
+    return out

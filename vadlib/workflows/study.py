@@ -1,0 +1,387 @@
+"""The latent-distribution study: its grid, its table of runs, the statistics that judge it, and its report.
+
+One run is one DVC experiment `study-<variant>-b<beta>-s<seed>` (scripts/study.py queues, collects and reports them).
+Each finished run becomes one row of `reports/study/runs.csv`; its per-test-image errors are copied beside it
+(`reports/study/per_image/<run>.csv`). The statistics:
+
+- a cell is one (variant, beta): mean and sample std of a figure over its seeds;
+- the seed rule: a difference between two cells is *real* only when |mean difference| > 3 x U, U the larger of the
+  two cells' seed-std 95% one-sided upper bounds (std x `report.std_upper_factor(n)`, chi-square); with fewer than two
+  seeds in either cell it is undetermined;
+- the paired bootstrap: the 95% percentile interval of the mean per-image difference between two runs scored on the
+  same test images (same beta and seed), resampling images with a seeded numpy generator.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..infra.errors import VadlibError
+from ..infra.io import write_text
+from .report import std_upper_factor
+
+FAMILIES = ("normal", "uniform", "laplace")
+BETAS = (0.002, 0.02, 0.2, 1.0)
+SEEDS = (0, 1, 2)
+AD = "ad"
+PREFIX = "study-"
+TABLE = Path("reports/study/runs.csv")
+PER_IMAGE_DIR = Path("reports/study/per_image")
+REPORT = Path("reports/study.md")
+FIGURES = Path("reports/study/figures")
+TIMED_STAGES = ("train", "fit", "evaluate")  # the stages a study run reruns for its variant (their wall seconds)
+
+KEY_COLUMNS = ("variant", "beta", "seed")
+METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test_nelbo_rec", "best_fd",
+                  "best_recognisable", "best_precision", "best_recall", "best_density", "best_coverage",
+                  "knn_accuracy", "logreg_accuracy", "active_units")
+COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:5], "best_sampler", *METRIC_COLUMNS[5:],
+           "baseline", "experiment", "machine", "seconds")
+# the figures the report judges, with their titles; lower is better for the first, second and fourth
+HEADLINE = {"test_course_loss": "test course_loss", "best_fd": "best-sampler FD",
+            "best_recognisable": "best-sampler recognisable", "test_kl": "test KL (nats)",
+            "test_nelbo": "test negative ELBO (nats)", "knn_accuracy": "5-NN probe"}
+_NAME = re.compile(r"study-(?P<variant>[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?)-b(?P<beta>[0-9.eE+-]+)-s(?P<seed>[0-9]+)")
+
+
+# -- the grid ------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Run:
+    variant: str
+    beta: float
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return run_name(self.variant, self.beta, self.seed)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.variant, f"{self.beta:g}", self.seed
+
+
+def run_name(variant: str, beta: float, seed: int) -> str:
+    return f"{PREFIX}{variant}-b{beta:g}-s{seed}"
+
+
+def parse_run_name(name: str) -> Run:
+    m = _NAME.fullmatch(name)
+    if not m:
+        raise VadlibError(f"{name!r}: not a study run name, expected study-<variant>-b<beta>-s<seed>")
+    try:
+        return Run(m["variant"], float(m["beta"]), int(m["seed"]))
+    except ValueError:
+        raise VadlibError(f"{name!r}: beta {m['beta']!r} is not a number") from None
+
+
+def grid(ad_beta: float, families: Sequence[str] = FAMILIES, betas: Sequence[float] = BETAS,
+         seeds: Sequence[int] = SEEDS) -> list[Run]:
+    """Every family at every beta and seed, then the AD at its own (default) penalty weight per seed: 39 runs."""
+    return ([Run(f, float(b), int(s)) for f in families for b in betas for s in seeds]
+            + [Run(AD, float(ad_beta), int(s)) for s in seeds])
+
+
+# -- one row per run -----------------------------------------------------------------------------------------------
+
+def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline: str, experiment: str) -> dict:
+    """One table row from an experiment's metrics/variants/<variant>.json and its metrics/seconds/<stage>/<variant>.json
+    files ({stage: content}); figures a variant lacks (the AD's KL and ELBO) stay empty."""
+    try:
+        test, latent = metrics["test"], metrics["latent"]
+        best = metrics["best_sampler"]["name"]
+        sample = metrics["samples"].get(best, {})
+    except (KeyError, TypeError) as exc:
+        raise VadlibError(f"{run.name}: metrics file lacks {exc}; is it a metrics/variants/<variant>.json?") from None
+    devices = [s.get("device") for s in seconds.values() if s.get("device")]
+    total = sum(v for s in seconds.values() for k, v in s.items() if k.endswith("_seconds"))
+    return {"run": run.name, "variant": run.variant, "family": metrics.get("distribution", ""),
+            "beta": f"{run.beta:g}", "seed": run.seed,
+            "test_course_loss": test["course_loss"], "test_mse": test["mse"], "test_kl": test.get("kl"),
+            "test_nelbo": test.get("nelbo"), "test_nelbo_rec": test.get("nelbo_rec"), "best_sampler": best,
+            "best_fd": sample.get("fd"), "best_recognisable": sample.get("recognisable"),
+            "best_precision": sample.get("precision"), "best_recall": sample.get("recall"),
+            "best_density": sample.get("density"), "best_coverage": sample.get("coverage"),
+            "knn_accuracy": latent.get("knn_accuracy"), "logreg_accuracy": latent.get("logreg_accuracy"),
+            "active_units": latent.get("active_units"), "baseline": baseline, "experiment": experiment,
+            "machine": "; ".join(sorted(set(devices))), "seconds": round(total, 2) if seconds else None}
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise VadlibError(f"refusing to write a non-finite value ({value!r}) to the study table")
+        return repr(float(value))
+    return str(value)
+
+
+def row_key(row: dict) -> tuple[str, str, int]:
+    try:
+        return str(row["variant"]), f"{float(row['beta']):g}", int(row["seed"])
+    except (KeyError, ValueError, TypeError):
+        raise VadlibError(f"study row {row!r}: needs variant, a numeric beta and an integer seed") from None
+
+
+def read_rows(path: str | os.PathLike = TABLE) -> list[dict]:
+    """The table's rows as dicts of strings ([] when it does not exist yet); a foreign header is one clear error."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    reader = csv.DictReader(io.StringIO(path.read_text()))
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise VadlibError(f"{path}: header {reader.fieldnames} is not the study table's ({', '.join(COLUMNS)}); "
+                          "move the file aside or fix it by hand")
+    return list(reader)
+
+
+def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> tuple[list[str], list[str]]:
+    """Append the rows whose (variant, beta, seed) the table lacks; rewrite it atomically. Returns (added, skipped)
+    run names, so a grid finished over several days and machines never gets a run twice."""
+    existing = read_rows(path)
+    seen = {row_key(r) for r in existing}
+    added, skipped, new = [], [], []
+    for row in rows:
+        missing = [c for c in COLUMNS if c not in row]
+        if missing:
+            raise VadlibError(f"study row {row.get('run', row)!r}: missing columns {', '.join(missing)}")
+        key = row_key(row)
+        if key in seen:
+            skipped.append(row["run"])
+            continue
+        seen.add(key)
+        added.append(row["run"])
+        new.append(row)
+    if new or not Path(path).exists():
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for row in existing:
+            writer.writerow([row[c] for c in COLUMNS])
+        for row in new:
+            writer.writerow([_cell(row[c]) for c in COLUMNS])
+        write_text(path, buf.getvalue())
+    return added, skipped
+
+
+def load_table(path: str | os.PathLike = TABLE):
+    """The table as a pandas DataFrame (metric columns numeric, empty cells NaN); empty with the columns if absent."""
+    import pandas as pd
+
+    rows = read_rows(path)
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in ("beta", "seed", "seconds", *METRIC_COLUMNS):
+        try:
+            df[col] = pd.to_numeric(df[col].mask(df[col] == ""), errors="raise")
+        except (ValueError, TypeError) as exc:
+            raise VadlibError(f"{path}: column {col} holds a value that is not a number ({exc})") from None
+    return df
+
+
+# -- statistics ----------------------------------------------------------------------------------------------------
+
+def cell_stats(df, metric: str):
+    """mean, sample std (ddof 1; NaN for one seed) and n of `metric` over seeds, per (variant, beta)."""
+    vals = df.dropna(subset=[metric])
+    return vals.groupby(["variant", "beta"])[metric].agg(mean="mean", std="std", n="count").reset_index()
+
+
+def seed_rule(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
+    """Is the difference between two cells' seed means real? |mean(b) - mean(a)| > 3 x U, U the larger of the two
+    cells' one-sided `level` upper confidence bounds of the seed std (std x std_upper_factor(n)). `real` is None
+    (undetermined) when either cell has fewer than two seeds."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise VadlibError(f"seed rule: needs finite values in both cells, got {a.tolist()} and {b.tolist()}")
+    diff = float(b.mean() - a.mean())
+    if a.size < 2 or b.size < 2:
+        return {"diff": diff, "threshold": None, "real": None}
+    upper = max(float(a.std(ddof=1)) * std_upper_factor(a.size, level),
+                float(b.std(ddof=1)) * std_upper_factor(b.size, level))
+    threshold = 3 * upper
+    return {"diff": diff, "threshold": threshold, "real": abs(diff) > threshold}
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int = 10000, seed: int = 0,
+                     level: float = 0.95) -> dict:
+    """Percentile bootstrap interval of mean(b - a) over paired items (resampled together, numpy, seeded)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise VadlibError(f"paired bootstrap: needs two equal-length non-empty 1-d samples, got shapes {a.shape} "
+                          f"and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise VadlibError("paired bootstrap: the samples hold NaN or infinite values")
+    if n_boot < 1 or not 0 < level < 1:
+        raise VadlibError(f"paired bootstrap: got n_boot {n_boot}, level {level}; expected n_boot >= 1, 0 < level < 1")
+    d = b - a
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, 1000):  # chunks bound memory at 1000 x n indices
+        stop = min(start + 1000, n_boot)
+        means[start:stop] = d[rng.integers(0, d.size, size=(stop - start, d.size))].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return {"diff": float(d.mean()), "lo": float(lo), "hi": float(hi), "n": int(d.size),
+            "excludes_zero": bool(lo > 0 or hi < 0)}
+
+
+def read_per_image(path: str | os.PathLike, column: str = "squared_error") -> np.ndarray:
+    """One column of a per-image CSV (metrics/per_image/<variant>.csv as collected), in image order."""
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    if column not in df or "image" not in df:
+        raise VadlibError(f"{path}: no `image` and `{column}` columns (got {', '.join(df.columns)})")
+    return df.sort_values("image")[column].to_numpy(dtype=float)
+
+
+def pairwise(df, metric: str) -> list[dict]:
+    """The seed rule for every pair of families at the same beta, and the AD against every family cell."""
+    out = []
+    cells = {(v, b): g[metric].dropna().to_numpy() for (v, b), g in df.groupby(["variant", "beta"])}
+    families = [f for f in FAMILIES if any(v == f for v, _ in cells)]
+    for beta in sorted({b for _, b in cells}):
+        for i, fa in enumerate(families):
+            for fb in families[i + 1:]:
+                a, b = cells.get((fa, beta)), cells.get((fb, beta))
+                if a is not None and b is not None and a.size and b.size:
+                    out.append({"metric": metric, "a": f"{fa} b{beta:g}", "b": f"{fb} b{beta:g}", "beta": beta,
+                                **seed_rule(a, b)})
+    for (v, beta), a in sorted(cells.items()):
+        if v != AD or not a.size:
+            continue
+        for (fb, bb), b in sorted(cells.items()):
+            if fb in FAMILIES and b.size:
+                out.append({"metric": metric, "a": f"{AD} b{beta:g}", "b": f"{fb} b{bb:g}", "beta": bb,
+                            **seed_rule(a, b)})
+    return out
+
+
+# -- the report ----------------------------------------------------------------------------------------------------
+
+def _fmt(x, digits: int = 4) -> str:
+    """4 significant digits; float round-off (a mean difference of -1e-17 between equal values) prints as 0."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{round(float(x), 12) + 0.0:.{digits}g}"
+
+
+def _verdict(real) -> str:
+    return "undetermined (< 2 seeds)" if real is None else ("**real**" if real else "not real")
+
+
+def _figure(df, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from ..infra.figures import save_figure
+
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    for ax, (metric, title) in zip(axes.flat, HEADLINE.items()):
+        stats = cell_stats(df, metric)
+        for family in FAMILIES:
+            s = stats[stats.variant == family].sort_values("beta")
+            if len(s):
+                ax.errorbar(s.beta, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=family)
+        ad = stats[stats.variant == AD]
+        if len(ad):
+            m, sd = float(ad["mean"].iloc[0]), float(ad["std"].fillna(0).iloc[0])
+            ax.axhline(m, color="k", ls="--", lw=1, label=f"ad (penalty {ad.beta.iloc[0]:g})")
+            ax.axhspan(m - sd, m + sd, color="k", alpha=0.1)
+        ax.set(xscale="log", xlabel="beta (KL weight)", title=title)
+        ax.legend(fontsize=7)
+    fig.suptitle("Mean over seeds, error bars: seed std")
+    save_figure(fig, path)
+
+
+def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | os.PathLike = REPORT,
+                 figures: str | os.PathLike = FIGURES, per_image_dir: str | os.PathLike = PER_IMAGE_DIR,
+                 n_boot: int = 10000, seed: int = 0) -> str:
+    """Write the study's markdown report (and its figure) from the table; returns the text. Lists missing runs."""
+    out, figures, per_image_dir = Path(out), Path(figures), Path(per_image_dir)
+    df = load_table(table)
+    have = {row_key(r) for r in df.to_dict("records")}
+    missing = [r.name for r in expected if r.key not in have]
+    lines = ["# What does the latent distribution change? The seed-replicated study", "",
+             f"Written by `python scripts/study.py report` from [`{Path(table).as_posix()}`]"
+             f"({Path(os.path.relpath(table, out.parent)).as_posix()}). Each row is one DVC experiment "
+             "`study-<variant>-b<beta>-s<seed>` at the default training, fitting and 5000 draws per sampler, scored by "
+             "the whole `evaluate` stage. A difference between two cells (variant, beta) is called **real** only when "
+             "|mean difference| > 3 x U, U the larger of the two cells' 95% one-sided upper bounds of the seed std "
+             "(chi-square: 4.4 x the std for 3 seeds).", "",
+             "One run: `dvc exp run --queue -n study-<variant>-b<beta>-s<seed> -S seed=<seed> "
+             "-S variants.<variant>.beta=<beta> evaluate@<variant>` (`python scripts/study.py queue`), which reruns "
+             "that variant's train, fit and evaluate. The seed is the global `seed`: the evaluator network (the "
+             "measuring instrument) is retrained per seed, so runs at one seed share data, decoder initialisation and "
+             "instrument, and the spread over seeds includes the instrument's noise. The negative ELBO is in nats "
+             "per image under a Gaussian pixel likelihood on [0, 1] pixels whose variance is the train "
+             "reconstructions' MSE (a density, comparable between runs, not with discrete-likelihood figures).", "",
+             f"Runs present: {len(df)} of {len(expected)} expected."]
+    if missing:
+        lines += ["", f"Missing runs ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing) + "."]
+    if df.empty:
+        lines += ["", "No runs yet: `python scripts/study.py queue` runs them, `collect` adds them to the table."]
+        text = "\n".join(lines) + "\n"
+        write_text(out, text)
+        return text
+    fig_path = figures / "study.png"
+    _figure(df, fig_path)
+    lines += ["", f"![headline figures against beta]({Path(os.path.relpath(fig_path, out.parent)).as_posix()})", "",
+              "## Cells: mean ± seed std", "",
+              "| variant | beta | seeds | " + " | ".join(HEADLINE.values()) + " |",
+              "|---|---|---|" + "---|" * len(HEADLINE)]
+    for (variant, beta), group in df.groupby(["variant", "beta"]):
+        cells = []
+        for metric in HEADLINE:
+            v = group[metric].dropna()
+            cells.append("–" if v.empty else f"{_fmt(v.mean())} ± {_fmt(v.std(ddof=1)) if len(v) > 1 else '–'}")
+        lines.append(f"| {variant} | {beta:g} | {group.seed.nunique()} | " + " | ".join(cells) + " |")
+    judged = [p for metric in HEADLINE for p in pairwise(df, metric)]
+    lines += ["", "## Pairwise: which differences are real by the seed rule", "",
+              "| figure | A | B | B − A | 3 x U | verdict |", "|---|---|---|---|---|---|"]
+    lines += [f"| {HEADLINE[p['metric']]} | {p['a']} | {p['b']} | {_fmt(p['diff'])} | {_fmt(p['threshold'])} | "
+              f"{_verdict(p['real'])} |" for p in judged]
+    lines += ["", "## Paired bootstrap: test per-image squared error, same beta and seed", "",
+              f"Mean over the test images of B's minus A's squared error (sum over pixels, [0, 1]); 95% percentile "
+              f"interval from {n_boot} resamples of the images (numpy, seed {seed}).", "",
+              "| beta | seed | A | B | B − A | 95% interval | excludes 0 |", "|---|---|---|---|---|---|---|"]
+    boot_rows = 0
+    for (beta, s), group in df.groupby(["beta", "seed"]):
+        runs = {r["variant"]: r["run"] for r in group.to_dict("records") if r["variant"] in FAMILIES}
+        names = [f for f in FAMILIES if f in runs]
+        for i, fa in enumerate(names):
+            for fb in names[i + 1:]:
+                pa, pb = per_image_dir / f"{runs[fa]}.csv", per_image_dir / f"{runs[fb]}.csv"
+                if not (pa.exists() and pb.exists()):
+                    continue
+                r = paired_bootstrap(read_per_image(pa), read_per_image(pb), n_boot, seed)
+                boot_rows += 1
+                lines.append(f"| {beta:g} | {int(s)} | {fa} | {fb} | {_fmt(r['diff'])} | "
+                             f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {'yes' if r['excludes_zero'] else 'no'} |")
+    if not boot_rows:
+        lines.append("| – | – | – | – | – | no pair of runs with per-image files yet | – |")
+    lines += ["", "## Per beta", ""]
+    for beta in sorted(df.beta.unique()):
+        fam = [p for p in judged if p["beta"] == beta and p["a"].split()[0] in FAMILIES]
+        real = [f"{HEADLINE[p['metric']]} ({p['a'].split()[0]} vs {p['b'].split()[0]}: {_fmt(p['diff'])})"
+                for p in fam if p["real"]]
+        open_ = sum(p["real"] is None for p in fam)
+        if not fam:
+            sentence = "fewer than two families present, nothing to compare."
+        elif real:
+            sentence = "real differences between families: " + "; ".join(real) + "."
+        else:
+            sentence = f"no difference between families is real by the seed rule ({len(fam)} comparisons"
+            sentence += f", {open_} undetermined)." if open_ else ")."
+        lines.append(f"- beta {beta:g}: {sentence}")
+    text = "\n".join(lines) + "\n"
+    write_text(out, text)
+    return text
