@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from torch import nn
 
 from vadlib.infra.config import parse_params
 from vadlib.infra.data import CLASS_NAMES
@@ -77,3 +78,45 @@ def run_stage(folder, name, *args):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     return out + err
+
+
+class StandIn(nn.Module):
+    """EvaluatorNet's interface (features, classifier). An image's first 10 pixels are its class probabilities:
+    they lead the features as log p and the classifier reads them back (softmax(log p) = p), so a hand-made
+    probability matrix goes in as images; the other features are a fixed projection of all pixels."""
+
+    num_features = 18
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(784, 8)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.randn(8, 784, generator=torch.Generator().manual_seed(0)) / 28)
+            self.proj.bias.zero_()
+
+    def features(self, x01):
+        flat = x01.flatten(1)
+        return torch.cat([flat[:, :10].clamp_min(1e-12).log(), self.proj(flat)], dim=1)
+
+    def classifier(self, f):
+        return f[:, :10]
+
+    def forward(self, x01):
+        return self.classifier(self.features(x01))
+
+
+def assert_best_sampler_passes_the_gate(metrics: dict, where: str = "") -> None:
+    """A metrics file's best sampler is a registered sampler (never the `real` or `reconstruction` reference row) whose
+    samples are no copies (nn_train_ratio >= 0.9), and no other such sampler has a lower FD; `none` only when every
+    sampler copies."""
+    from vadlib.core.samplers import REGISTRY
+
+    rows, name = metrics["samples"], metrics["best_sampler"]["name"]
+    assert set(REGISTRY) <= set(rows), f"{where}: sampler rows {sorted(rows)}"
+    fresh = {s: rows[s]["fd"] for s in REGISTRY if rows[s]["nn_train_ratio"] >= 0.9}
+    if name == "none":
+        assert not fresh, f"{where}: best sampler 'none' though {sorted(fresh)} are no copies"
+        return
+    assert name in REGISTRY, f"{where}: best sampler {name!r} is not a sampler"
+    assert name in fresh, f"{where}: best sampler {name!r} copies (nn_train_ratio {rows[name]['nn_train_ratio']})"
+    assert fresh[name] == min(fresh.values()), f"{where}: {name} FD {fresh[name]}, but the non-copies have {fresh}"

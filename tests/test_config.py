@@ -104,3 +104,45 @@ def test_schema_defaults_equal_the_shipped_params():
     for section in shipped:
         if section != "variants":
             assert defaults[section] == shipped[section], f"{section}: schema defaults differ from params.yaml"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda raw: raw.update(compare="gamma"),
+     r"compare: got 'gamma', expected one of the variants \(ad, normal, uniform, laplace\)"),
+    (lambda raw: raw["variants"].update({"bad name!": {"distribution": "normal"}}),
+     r"variants\.bad name!: bad variant name 'bad name!', expected letters, digits, '_' or '-'"),
+    (lambda raw: raw.update(train=[200, 64]), r"train: got \[200, 64\], expected a mapping of keys"),
+    (lambda raw: raw.update(quality="fast"), r"quality: got 'fast', expected a mapping of keys"),
+    (lambda raw: raw.update(variants={}),
+     r"variants: got \{\}, expected a non-empty mapping of variant name -> settings"),
+    (lambda raw: raw.update(variants=["ad", "normal"]), r"variants: got \['ad', 'normal'\], expected a non-empty"),
+    (lambda raw: raw.update(device="cuda:abc"),
+     r"device: got 'cuda:abc', expected 'auto', 'cpu', 'cuda' or 'cuda:N' \(N a GPU index\)"),
+    (lambda raw: raw.update(device="cuda:"), r"device: got 'cuda:', expected"),
+    (lambda raw: raw.update(device="cuda:0 "), r"device: got 'cuda:0 ', expected"),
+    (lambda raw: raw.update(device="CPU"), r"device: got 'CPU', expected"),
+    (lambda raw: raw.update(device=0), r"device: got 0, expected a string"),
+], ids=["compare-names-no-variant", "bad-variant-name", "section-a-list", "section-a-string", "empty-variants",
+        "variants-a-list", "device-cuda-abc", "device-cuda-colon", "device-trailing-space", "device-upper-case",
+        "device-a-number"])
+def test_structural_problems_are_refused_naming_the_parameter(change, expected):
+    raw = default_raw()
+    change(raw)
+    with pytest.raises(ConfigError, match=expected) as err:
+        parse_params(raw)
+    assert len(str(err.value).splitlines()) == 2, str(err.value)  # the header and exactly this one problem
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12"])
+def test_every_documented_device_string_is_accepted(device):
+    assert parse_params({**default_raw(), "device": device}).device == device
+
+
+def test_a_bad_device_is_listed_beside_the_other_problems():
+    raw = default_raw()
+    raw.update(device="gpu", compare="normal")
+    raw["train"]["epochs"] = 0
+    with pytest.raises(ConfigError) as err:
+        parse_params(raw)
+    lines = [line.strip() for line in str(err.value).splitlines()[1:]]
+    assert [line.split(":")[0] for line in lines] == ["train.epochs", "device"], lines

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
+from torch import nn
 
 from helpers import VARIANTS, tiny_data
 from vadlib.infra.config import EvaluatorConfig
 from vadlib.infra.errors import CheckpointError, DataError, DivergenceError
 from vadlib.infra.io import save_tensors
-from vadlib.workflows.evaluator import (FEATURE_DIM, EvaluatorNet, build_evaluator, embed, held_out_images,
-                                        load_evaluator, split_pool, to_unit, train_evaluator)
+from vadlib.infra.runtime import derive_seed
+from vadlib.workflows.evaluator import (FEATURE_DIM, EvaluatorNet, _accuracy, build_evaluator, embed,
+                                        held_out_images, load_evaluator, split_pool, to_unit, train_evaluator)
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -57,11 +60,63 @@ def test_learns_separable_classes(trained):
     assert isinstance(seconds, float) and seconds > 0
 
 
-@pytest.mark.parametrize("batch_size", [40, 160, 1000])  # 4 steps, 1 step, a batch larger than the data
-def test_any_number_of_steps_trains(pool, test_full, batch_size):
-    cfg = replace(CFG, epochs=1, batch_size=batch_size)
+def _pool_loss_and_accuracy(net, pool):
+    with torch.no_grad():
+        logits = net.eval()(to_unit(pool["images"]))
+    return float(F.cross_entropy(logits, pool["labels"])), float((logits.argmax(1) == pool["labels"]).double().mean())
+
+
+# (batch size, epochs): 4 steps an epoch; 1 step (the whole training part of the pool); a batch larger than the data
+@pytest.mark.parametrize("batch_size, epochs", [(40, 3), (160, 6), (1000, 6)])
+def test_any_number_of_steps_learns(pool, test_full, batch_size, epochs):
+    """Against the same network untrained (the init seed the trainer uses): chance-level before, well above after."""
+    torch.manual_seed(derive_seed(0, "evaluator/init"))
+    untrained_loss, untrained_accuracy = _pool_loss_and_accuracy(EvaluatorNet(), pool)
+    assert untrained_loss > 2.2 and untrained_accuracy < 0.2  # ln 10 = 2.30; chance is 0.1
+    cfg = replace(CFG, epochs=epochs, batch_size=batch_size)
     model, metrics, _ = train_evaluator(cfg, pool, test_full, seed=0, device=CPU, progress=False)
-    assert metrics["epochs"] == 1 and len(model["history"]["loss"]) == 1
+    assert metrics["epochs"] == epochs and len(model["history"]["loss"]) == epochs
+    assert model["history"]["loss"][-1] < model["history"]["loss"][0] / 2
+    loss, accuracy = _pool_loss_and_accuracy(build_evaluator(model, CPU), pool)
+    assert loss < untrained_loss - 0.5 and accuracy >= 0.5, (loss, accuracy)
+    assert metrics["test_accuracy"] >= 0.5 and metrics["val_accuracy"] >= 0.5, metrics
+
+
+def test_a_batch_larger_than_the_data_is_one_batch_of_all_of_it(pool, test_full):
+    """160 training images: batch 160 and batch 1000 both take one step an epoch over the same images."""
+    whole, _, _ = train_evaluator(replace(CFG, batch_size=160), pool, test_full, seed=0, device=CPU, progress=False)
+    larger, _, _ = train_evaluator(replace(CFG, batch_size=1000), pool, test_full, seed=0, device=CPU, progress=False)
+    assert all(torch.equal(larger["state_dict"][k], v) for k, v in whole["state_dict"].items())
+    assert larger["history"] == whole["history"]
+
+
+class FirstPixels(nn.Module):
+    """Logits = an image's first 10 pixels: the class an image gets is whichever of them is brightest."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return x.flatten(1)[:, :10]
+
+
+def test_accuracy_is_counted_over_every_chunk():
+    """2500 images in chunks of 1000, 1000, 500: 10, 20 and 40 misclassified in them, so 2430 / 2500 right; any chunk
+    dropped, counted twice or paired with another chunk's labels gives another number."""
+    n = 2500
+    labels = torch.arange(n) % 10
+    x = torch.zeros(n, 1, 28, 28)
+    x.view(n, -1)[torch.arange(n), labels] = 1.0
+    wrong = torch.cat([torch.arange(0, 100, 10), torch.arange(1000, 1200, 10), torch.arange(2000, 2400, 10)])
+    x.view(n, -1)[wrong, (labels[wrong] + 1) % 10] = 2.0
+    net = FirstPixels().train()
+    accuracy = _accuracy(net, x, labels)
+    assert accuracy.ndim == 0 and accuracy.dtype == torch.float64 and net.training  # the mode is restored
+    assert float(accuracy) == 2430 / 2500
+    assert float(_accuracy(net, x, labels, batch_size=7)) == 2430 / 2500
+    assert float(_accuracy(net, x[:1000], labels[:1000])) == 990 / 1000
+    assert float(_accuracy(net, x[:0], labels[:0])) == 0.0
 
 
 def test_model_file_is_plain_and_loads_with_weights_only(trained, tmp_path):
@@ -179,6 +234,7 @@ def test_corrupt_foreign_or_mismatched_files_are_checkpoint_errors(trained, tmp_
         load_evaluator(truncated, CPU)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_trains_on_cuda(pool, test_full):
     model, metrics, _ = train_evaluator(CFG, pool, test_full, seed=0, device=torch.device("cuda"), progress=False)
@@ -189,6 +245,7 @@ def test_trains_on_cuda(pool, test_full):
     assert feats.device.type == "cpu" and torch.allclose(probs.sum(1), torch.ones(len(probs)), atol=1e-5)
 
 
+@pytest.mark.slow  # trains the evaluator in a subprocess, twice
 def test_stage_writes_model_metrics_and_seconds(tmp_path, pool, test_full):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(device="cpu", variants=VARIANTS)

@@ -5,10 +5,15 @@ Builds a throwaway git+dvc repo that uses this project's offline HTML template
 (.dvc/plots/scatter_class.json), renders it, and checks the charts in headless
 chromium (tools/plots/browser_check.py).  The browser part is skipped only when
 /usr/bin/chromium is absent; CI installs it with tools/plots/install_chromium.sh.
+
+The project's own page is checked too: tools/plots/check_offline.py on a copy of
+the repository's committed dvc.yaml, params and plots (DVC writes its .dvc/tmp
+state there, not in the checkout).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -34,6 +39,11 @@ needs_chromium = pytest.mark.skipif(
     reason=f"{CHROMIUM} not installed (run tools/plots/install_chromium.sh); "
            "cannot check rendering in a browser",
 )
+
+
+def browser_test(func):
+    """Marked `browser` (left out of `make test-fast`) and skipped without chromium."""
+    return pytest.mark.browser(needs_chromium(func))
 
 DVC_YAML = """\
 plots:
@@ -133,7 +143,7 @@ def test_html_has_no_remote_scripts(plots_repo):
     assert (plots_repo / "dvc_plots" / "static" / "workspace_sample.png").is_file()
 
 
-@needs_chromium
+@browser_test
 def test_charts_render_offline(plots_repo, tmp_path):
     res = check_rendered(plots_repo / "dvc_plots" / "index.html", min_charts=3,
                          min_images=1, screenshot=tmp_path / "shot.png")
@@ -147,7 +157,7 @@ def test_charts_render_offline(plots_repo, tmp_path):
     assert res["screenshot"]["colored_pixels"] > 500, res["screenshot"]
 
 
-@needs_chromium
+@browser_test
 def test_check_fails_without_inlined_js(plots_repo, tmp_path):
     """A template without the JS (here: dvc's default, CDN-only page, with
     network blocked) must make check_rendered fail: the check can fail."""
@@ -180,3 +190,41 @@ def test_missing_chromium_message(tmp_path):
     page.write_text("<html><body></body></html>")
     with pytest.raises(PlotsCheckError, match="install_chromium.sh"):
         check_rendered(page, 1, chromium=str(tmp_path / "no-such-chromium"))
+
+
+def _own_plots_copy(dest: Path) -> Path:
+    """The files `dvc plots show` reads in this repository: the pipeline and DVC config (no cache), and plots/."""
+    dest.mkdir()
+    for name in ("dvc.yaml", "dvc.lock", "params.yaml"):
+        shutil.copy(ROOT / name, dest / name)
+    for folder in (".dvc/offline", ".dvc/plots", "plots"):
+        shutil.copytree(ROOT / folder, dest / folder)
+    shutil.copy(ROOT / ".dvc" / "config", dest / ".dvc" / "config")
+    _run(["git", "init", "-q"], dest)
+    return dest
+
+
+def _defined_charts() -> int:
+    """vega plots the project defines: the top-level overlays plus the stages' own `plots:` (images aside)."""
+    import yaml
+
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    top = [p for p in pipeline["plots"] if isinstance(p, dict)]
+    own = [p for stage in pipeline["stages"].values() for p in stage.get("plots", [])]
+    return len(top) + len(own)
+
+
+@browser_test
+def test_the_projects_own_plots_page_renders_offline(tmp_path):
+    """`python tools/plots/check_offline.py` on this repository's committed plots: every chart `dvc plots show`
+    puts on the page draws, and every image plot (plots/images/**.png) loads, with no network."""
+    repo = _own_plots_copy(tmp_path / "project")
+    cp = subprocess.run([sys.executable, str(ROOT / "tools/plots/check_offline.py"), "--json"], cwd=repo,
+                        env=_env(), capture_output=True, text=True, timeout=600)
+    assert cp.returncode == 0, f"check_offline failed:\n{cp.stdout[-3000:]}\n{cp.stderr[-3000:]}"
+    result = json.loads(cp.stdout[: cp.stdout.rindex("\nOK: ")])
+    pngs = sorted((ROOT / "plots" / "images").rglob("*.png"))
+    assert result["charts_rendered"] == result["charts_found"] == _defined_charts() >= 5, result
+    assert result["images_loaded"] == result["images_found"] == len(pngs) >= 1, result
+    assert result["embed_rejected"] == 0 and result["external_urls"] == [], result
+    assert "failed to load" not in cp.stderr, cp.stderr

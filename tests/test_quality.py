@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import StandIn
 from vadlib.core.distributions import get_distribution
 from vadlib.infra.config import QualityConfig
 from vadlib.infra.errors import DivergenceError
@@ -14,31 +15,6 @@ from vadlib.workflows.quality import (
 )
 
 CFG = QualityConfig(nearest_k=3, confidence=0.9)
-
-
-class StandIn(nn.Module):
-    """EvaluatorNet's interface (features, classifier). An image's first 10 pixels are its class probabilities:
-    they lead the features as log p and the classifier reads them back (softmax(log p) = p), so a hand-made
-    probability matrix goes in as images; the other features are a fixed projection of all pixels."""
-
-    num_features = 18
-
-    def __init__(self):
-        super().__init__()
-        self.proj = nn.Linear(784, 8)
-        with torch.no_grad():
-            self.proj.weight.copy_(torch.randn(8, 784, generator=torch.Generator().manual_seed(0)) / 28)
-            self.proj.bias.zero_()
-
-    def features(self, x01):
-        flat = x01.flatten(1)
-        return torch.cat([flat[:, :10].clamp_min(1e-12).log(), self.proj(flat)], dim=1)
-
-    def classifier(self, f):
-        return f[:, :10]
-
-    def forward(self, x01):
-        return self.classifier(self.features(x01))
 
 
 def score(fake, real, train, cfg=None, net=None):
@@ -196,31 +172,55 @@ def test_nan_images_raise_divergence_error():
 
 # --- latent probes -----------------------------------------------------------------------------------------------
 
-def labelled_codes(n, seed, signal_in_mean=True):
-    """Normal rows [mu, log sigma] of dim 6; class c shifts dim c by 4 in mu (or in log sigma)."""
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 4
-    params = torch.randn(n, 12, generator=gen)
-    params[torch.arange(n), labels + (0 if signal_in_mean else 6)] += 4.0
-    return params, labels
+# Hand-placed codes (k = 1; every distance below is worked out in the comments, no ties):
+#   train A = (1, 0) class 0, B = (0, 1) class 1, C = (4, 4) class 1
+#   test  (3, 0.5) class 0: nearest A (2.06; C 3.64, B 3.04); angle 9.5 deg, nearest angle A (0)     -> 0, 0
+#         (3.5, 3) class 0: nearest C (1.12);                  angle 40.6 deg, nearest C (45)         -> 1, 1
+#         (0.2, 2) class 1: nearest B (1.02);                  angle 84.3 deg, nearest B (90)         -> 1, 1
+#         (5, 1)   class 0: nearest C (3.16; A 4.12);          angle 11.3 deg, nearest A (0; C 45)    -> 1, 0
+# Euclidean 1-NN: 2 of 4 right; cosine 1-NN: 3 of 4. With k = 3 every test code gets the vote of all three train
+# codes (class 1, 2 to 1): 1 of 4 right either way.
+HAND_TRAIN = torch.tensor([[1.0, 0.0], [0.0, 1.0], [4.0, 4.0]])
+HAND_TRAIN_Y = torch.tensor([0, 1, 1])
+HAND_TEST = torch.tensor([[3.0, 0.5], [3.5, 3.0], [0.2, 2.0], [5.0, 1.0]])
+HAND_TEST_Y = torch.tensor([0, 0, 1, 0])
+HAND_ANSWERS = {("euclidean", 1): 0.5, ("cosine", 1): 0.75, ("euclidean", 3): 0.25, ("cosine", 3): 0.25}
 
 
-def test_probes_are_accurate_on_separable_code_means():
-    dist = get_distribution("normal")
-    (tr, ytr), (te, yte) = labelled_codes(200, 0), labelled_codes(200, 1)
-    out = latent_quality(dist, tr, ytr, te, yte, CFG)
-    assert set(out) == {"knn_accuracy", "knn_cosine_accuracy", "logreg_accuracy", "active_units"}
-    assert out["knn_accuracy"] > 0.9 and out["knn_cosine_accuracy"] > 0.9 and out["logreg_accuracy"] > 0.9
-    for key, metric in (("knn_accuracy", "euclidean"), ("knn_cosine_accuracy", "cosine")):  # the probe alone
-        assert knn_probe(dist, tr, ytr, te, yte, CFG.nearest_k, metric) == out[key]
-    assert type(out["active_units"]) is int and out["active_units"] == 6
+@pytest.mark.parametrize("metric, k", list(HAND_ANSWERS))
+def test_knn_probe_on_hand_placed_codes(metric, k):
+    assert knn_probe(get_distribution("ad"), HAND_TRAIN, HAND_TRAIN_Y, HAND_TEST, HAND_TEST_Y, k, metric) == \
+        HAND_ANSWERS[metric, k]
 
 
-def test_probes_read_only_the_means_and_are_at_chance_without_signal():
-    dist = get_distribution("normal")
-    (tr, ytr), (te, yte) = labelled_codes(200, 0, False), labelled_codes(200, 1, False)
-    out = latent_quality(dist, tr, ytr, te, yte, CFG)
-    assert max(out["knn_accuracy"], out["knn_cosine_accuracy"], out["logreg_accuracy"]) < 0.4  # chance is 0.25
+def test_probes_read_only_the_means():
+    """Normal rows [mu, log sigma]: the means are the hand-placed codes; the log widths point the other way (they
+    put each test code beside the train codes of the other class), so reading whole rows would change the answers."""
+    def rows(means, labels):
+        log_sigma = torch.stack([20.0 * labels, 20.0 * (1 - labels)], 1).float()
+        return torch.cat([means, log_sigma], 1)
+
+    train, test = rows(HAND_TRAIN, HAND_TRAIN_Y), rows(HAND_TEST, 1 - HAND_TEST_Y)
+    normal = get_distribution("normal")
+    for (metric, k), expected in HAND_ANSWERS.items():
+        assert knn_probe(normal, train, HAND_TRAIN_Y, test, HAND_TEST_Y, k, metric) == expected
+    out = latent_quality(normal, train, HAND_TRAIN_Y, test, HAND_TEST_Y, QualityConfig(nearest_k=1))
+    assert (out["knn_accuracy"], out["knn_cosine_accuracy"]) == (0.5, 0.75)
+
+
+def test_latent_quality_on_a_symmetric_line():
+    """1-D codes: class 0 at -3, -2, -1 and class 1 at 1, 2, 3. By symmetry the logistic probe's boundary is 0, so
+    test codes -5 (class 0), -0.5 (class 1), 0.5 (class 1), 4 (class 1) get 0, 0, 1, 1: 3 of 4. 1-NN: -5 -> -3 (0),
+    -0.5 -> -1 (0), 0.5 -> 1 (1), 4 -> 3 (1): 3 of 4; cosine 1-NN reads the sign alone: the same 3 of 4. Variance of
+    the train codes 28/5: one active unit at threshold 5.5, none at 5.7."""
+    train, ytr = torch.tensor([[-3.0], [-2.0], [-1.0], [1.0], [2.0], [3.0]]), torch.tensor([0, 0, 0, 1, 1, 1])
+    test, yte = torch.tensor([[-5.0], [-0.5], [0.5], [4.0]]), torch.tensor([0, 1, 1, 1])
+    ad = get_distribution("ad")
+    out = latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=5.5))
+    assert out == {"knn_accuracy": 0.75, "knn_cosine_accuracy": 0.75, "logreg_accuracy": 0.75, "active_units": 1}
+    assert type(out["active_units"]) is int
+    assert latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=5.7))[
+        "active_units"] == 0
 
 
 def test_cosine_knn_reads_the_direction_euclidean_the_position():
@@ -249,34 +249,87 @@ def test_active_units_counts_dims_whose_means_vary():
                           CFG)["active_units"] == 2
 
 
-def test_pixel_knn_accuracy():
-    gen = torch.Generator().manual_seed(0)
-    labels = torch.arange(80) % 2
-    x = torch.rand(80, 1, 28, 28, generator=gen) * 0.3
-    x[labels == 1, :, :14] += 0.7  # class 1: bright top half
-    assert pixel_knn_accuracy(x[:40], labels[:40], x[40:], labels[40:], 3) == 1.0
-    assert pixel_knn_accuracy(x[:40], labels[:40], x[40:], labels[40:], 3, "cosine") == 1.0
-    shuffled = labels[torch.randperm(80, generator=gen)]
-    assert pixel_knn_accuracy(x[:40], shuffled[:40], x[40:], shuffled[40:], 3) < 0.8
+def two_halves(points):
+    """Images whose top half is x / 5 and bottom half y / 5: Euclidean distances between images are the points'
+    times sqrt(392) / 5 and their angles are the points' angles, so the hand-placed answers carry over to pixels."""
+    x = torch.zeros(len(points), 1, 28, 28)
+    x[:, 0, :14] = points[:, 0, None, None] / 5
+    x[:, 0, 14:] = points[:, 1, None, None] / 5
+    return x
+
+
+def test_pixel_knn_accuracy_on_hand_placed_images():
+    train, test = two_halves(HAND_TRAIN), two_halves(HAND_TEST)
+    for (metric, k), expected in HAND_ANSWERS.items():
+        assert pixel_knn_accuracy(train, HAND_TRAIN_Y, test, HAND_TEST_Y, k, metric) == expected
+    as_uint8 = (two_halves(HAND_TRAIN) * 255).round().to(torch.uint8)  # the stage passes uint8 images: any scale
+    assert pixel_knn_accuracy(as_uint8, HAND_TRAIN_Y, (test * 255).round().to(torch.uint8), HAND_TEST_Y, 1) == 0.5
+
+
+class PointNet(nn.Module):
+    """A one-feature evaluator: an image's feature is its first pixel, so hand-placed points on a line go in as images
+    (the other pixels are 0, so pixel distances equal feature distances); it recognises nothing."""
+
+    num_features = 1
+
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def features(self, x01):
+        return x01.flatten(1)[:, :1]
+
+    def classifier(self, f):
+        return torch.zeros(len(f), 10)
+
+
+def on_a_line(*values):
+    x = torch.zeros(len(values), 1, 28, 28)
+    x[:, 0, 0, 0] = torch.tensor(values)
+    return x
+
+
+# Points on a line, k = 1 (no distance equals a radius):
+#   real 0, 1, 3, 7: nearest-real radii 1, 1, 2, 4
+#   fake 0.8, 1.5, 9, 12: nearest-fake radii 0.7, 0.7, 3, 3
+#   precision: 0.8 (ball of 0), 1.5 (of 1), 9 (of 7) lie in a real ball, 12 in none          -> 3/4
+#   recall: real 1 lies in 0.8's ball (0.2 < 0.7), 7 in 9's (2 < 3); 0 and 3 in none           -> 2/4
+#   density: real balls holding 0.8: of 0, 1; 1.5: of 1, 3; 9: of 7; 12: none -> 5 / (k * 4)   -> 1.25
+#   coverage: nearest fakes 0.8, 0.8, 1.5, 9 at 0.8, 0.2, 1.5, 2 < radii 1, 1, 2, 4          -> 4/4
+REAL_LINE, FAKE_LINE = (0.0, 1.0, 3.0, 7.0), (0.8, 1.5, 9.0, 12.0)
+PRDC_BY_HAND = {"precision": 0.75, "recall": 0.5, "density": 1.25, "coverage": 1.0}
+
+
+def test_prdc_on_hand_placed_points():
+    line = lambda values: torch.tensor(values, dtype=torch.float64)[:, None]  # noqa: E731
+    assert prdc_metrics(line(REAL_LINE), line(FAKE_LINE), nearest_k=1) == PRDC_BY_HAND
+    # the two sets swapped: precision and recall trade places
+    swapped = prdc_metrics(line(FAKE_LINE), line(REAL_LINE), nearest_k=1)
+    assert (swapped["precision"], swapped["recall"]) == (0.5, 0.75)
+
+
+# train 2.5, -1, 10: nearest-train distances of the reals 0, 1, 3, 7 are 1, 1.5, 0.5, 3 (mean 1.5; of the first two
+# 1.25); of the fakes 0.8, 1.5, 9, 12, 0.1, 2.9, 3.1, 6.9 they are 1.7, 1, 1, 2, 1.1, 0.4, 0.6, 3.1 (mean 1.3625)
+TRAIN_LINE = (2.5, -1.0, 10.0)
 
 
 def test_reference_knn_scores_use_the_first_n_real_images():
-    net, real, train = StandIn(), images(40, 1), images(60, 2)
-    full, part = reference_set(net, real, train), reference_set(net, real, train, n_real=10)
+    net, real, train = PointNet(), on_a_line(*REAL_LINE), on_a_line(*TRAIN_LINE)
+    full, part = reference_set(net, real, train), reference_set(net, real, train, n_real=2)
     everything = reference_set(net, real, train, n_real=1000)  # more than there are: all of them
-    assert (everything.nn_pixel, everything.nn_feature) == (full.nn_pixel, full.nn_feature)
-    assert part.nn_pixel == pytest.approx(nn_distance(real[:10], train))
-    assert torch.equal(part.feats, full.feats)  # FD and KID still see every real image
-    assert (part.n_knn, full.n_knn, everything.n_knn) == (10, 40, 40)  # PRDC compares with feats[:n_knn]
+    assert full.nn_feature == full.nn_pixel == everything.nn_feature == everything.nn_pixel == pytest.approx(1.5)
+    assert part.nn_feature == part.nn_pixel == pytest.approx(1.25)
+    assert torch.equal(part.feats, full.feats) and part.feats.flatten().tolist() == list(REAL_LINE)  # FD, KID: all
+    assert (part.n_knn, full.n_knn, everything.n_knn) == (2, 4, 4)  # PRDC compares with feats[:n_knn]
 
 
 def test_prdc_compares_equal_sized_sets_when_there_are_more_samples_than_real_images():
-    net, real, train = StandIn(), images(40, 1), images(60, 2)
-    ref, fake = reference_set(net, real, train), images(200, 3)
-    scores = sample_quality(net, fake, ref, CFG, seed=0)
-    with torch.no_grad():
-        fake_feats = net.features(fake).double()
-    expected = prdc_metrics(ref.feats, fake_feats[:40], CFG.nearest_k)
-    assert {k: scores[k] for k in expected} == pytest.approx(expected)
-    assert expected != prdc_metrics(ref.feats, fake_feats, CFG.nearest_k)  # all 200 would give other values
-    assert scores["nn_train_distance"] == pytest.approx(nn_distance(fake_feats, ref.train_feats))
+    """Eight fakes against four reals: PRDC sees the first four fakes (the hand-worked answer above; the last four
+    lie beside the reals and would raise precision to 7/8), the nearest-train distance all eight."""
+    net, real, train = PointNet(), on_a_line(*REAL_LINE), on_a_line(*TRAIN_LINE)
+    fake = on_a_line(*FAKE_LINE, 0.1, 2.9, 3.1, 6.9)
+    scores = sample_quality(net, fake, reference_set(net, real, train), QualityConfig(nearest_k=1), seed=0)
+    assert {k: scores[k] for k in PRDC_BY_HAND} == PRDC_BY_HAND
+    assert scores["nn_train_distance"] == scores["nn_train_pixel_distance"] == pytest.approx(1.3625)
+    assert scores["nn_train_ratio"] == scores["nn_train_pixel_ratio"] == pytest.approx(1.3625 / 1.5)
+    assert (scores["recognisable"], scores["min_class_share"]) == (0.0, 0.0)  # all argmax class 0, at p = 0.1

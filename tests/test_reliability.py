@@ -16,6 +16,7 @@ def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@pytest.mark.slow  # trains in subprocesses
 @pytest.mark.parametrize("sig, launcher", [(signal.SIGTERM, "foreground"), (signal.SIGINT, "foreground"),
                                            (signal.SIGINT, "nohup")])
 def test_killed_training_leaves_no_output_and_resumes_bit_identically(tmp_path, sig, launcher):
@@ -43,6 +44,7 @@ def test_killed_training_leaves_no_output_and_resumes_bit_identically(tmp_path, 
     assert not resume.exists(), "the resume checkpoint is dropped once the model is written"
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_resume_checkpoint_from_other_params_is_ignored(tmp_path):
     project = make_project(tmp_path / "p", epochs=4)
     save_tensors(project / "checkpoints/ad.pt", {"fingerprint": "something-else", "epoch": 3})
@@ -50,6 +52,7 @@ def test_resume_checkpoint_from_other_params_is_ignored(tmp_path):
     assert "resuming" not in out and (project / "models/ad.pt").exists()
 
 
+@pytest.mark.slow  # the evaluator, train, fit and evaluate stages in subprocesses, twice
 def test_same_seed_gives_identical_metrics_files(tmp_path):
     results = []
     for name in ("one", "two"):

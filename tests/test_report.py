@@ -1,11 +1,17 @@
-"""The report's sentences say what the run did and how sure we are."""
+"""The report's sentences say what the run did and how sure we are, and its tables show the metrics files' numbers."""
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pytest
 
-from vadlib.infra.config import FitConfig
-from vadlib.workflows.report import _noise_sentence, fit_sentence, metrics_table, samples_section, std_upper_factor
+from report_tables import check_report
+from vadlib.infra.config import FitConfig, load_params
+from vadlib.workflows.report import (_noise_sentence, build_report, fit_sentence, metrics_table, samples_section,
+                                     std_upper_factor)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_fit_sentence_names_the_start_the_params_use():
@@ -66,3 +72,44 @@ def test_samples_section_judges_the_recognisable_spread_against_its_seed_noise()
     assert "recognisable rate: `ad` 0.700; lowest: `normal` 0.680. The spread between variants (0.02) is within" in close
     apart = " ".join(samples_section({"ad": variant(0.70), "normal": variant(0.60)}, noise, 1000))
     assert "(0.1) is larger than the run-to-run noise" in apart
+
+
+def test_the_committed_report_shows_the_committed_metrics():
+    """reports/report.md against metrics/variants/*.json (in params order) and metrics/evaluator.json: every table
+    cell equals its metrics value at the digits it prints."""
+    variants = list(load_params(ROOT / "params.yaml").variants)
+    assert sorted(variants) == sorted(p.stem for p in (ROOT / "metrics/variants").glob("*.json"))
+    metrics = {name: json.loads((ROOT / f"metrics/variants/{name}.json").read_text()) for name in variants}
+    evaluator = json.loads((ROOT / "metrics/evaluator.json").read_text())
+    checked = check_report((ROOT / "reports/report.md").read_text(), metrics, evaluator)
+    assert checked >= 4 * (8 + 14 + 7)  # three tables (8, 14 and 7 columns), four variants
+
+
+def _report_inputs():
+    variants = ["ad", "normal"]
+    metrics = {name: json.loads((ROOT / f"metrics/variants/{name}.json").read_text()) for name in variants}
+    return metrics, json.loads((ROOT / "metrics/evaluator.json").read_text())
+
+
+def test_the_report_check_sees_a_changed_number_a_swapped_column_and_a_stale_report():
+    """The check above can fail: a report built from the metrics passes; with one number off by a printed digit, two
+    columns swapped or a metrics value moved past the printed precision, it does not."""
+    metrics, evaluator = _report_inputs()
+    cfg = load_params(ROOT / "params.yaml")
+    report = build_report(cfg, metrics, evaluator)
+    check_report(report, metrics, evaluator)
+    psnr = f"{metrics['ad']['test']['psnr']:.2f}"
+    bumped = f"{metrics['ad']['test']['psnr'] + 0.01:.2f}"
+    with pytest.raises(AssertionError, match=r"ad / test PSNR \(dB\)"):
+        check_report(report.replace(f"| {psnr} |", f"| {bumped} |", 1), metrics, evaluator)
+    header = "| 5-NN probe | 5-NN, cosine |"
+    with pytest.raises(AssertionError, match="5-NN"):
+        check_report(report.replace(header, "| 5-NN, cosine | 5-NN probe |"), metrics, evaluator)
+    stale = json.loads(json.dumps(metrics))
+    stale["normal"]["samples"]["gmm"]["fd"] += 0.006
+    with pytest.raises(AssertionError, match="normal / FD gmm"):
+        check_report(report, stale, evaluator)
+    with pytest.raises(AssertionError, match="evaluator"):
+        check_report(report, metrics, {**evaluator, "test_accuracy": evaluator["test_accuracy"] + 0.001})
+    with pytest.raises(AssertionError, match="maps to no metrics key"):
+        check_report(report.replace("| min class share |", "| smallest class |"), metrics, evaluator)

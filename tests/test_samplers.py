@@ -1,6 +1,7 @@
 """Code samplers: the registry contract for every (sampler, distribution) pair, and that each draws what it claims."""
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -226,3 +227,98 @@ def test_class_gmm_subsample_keeps_labels_with_their_codes():
     assert sampler.centres.shape[0] == 2
     assert ((sampler.centres[:, 0].abs() - 10).abs() < 0.5).all()  # one per cluster: labels were not shuffled
     assert sampler.centres[:, 0].sign().sum() == 0
+
+
+# --- draws against the density each sampler fits ------------------------------------------------------------------
+# Every expected mean and covariance below is written from the density's definition (numpy on the codes), not read
+# from the fitted sampler; 40,000 draws put the sample moments within a few standard errors of them.
+
+N_DRAWS = 40_000
+
+
+def assert_moments(z, mean, cov):
+    """Sample mean within 5 standard errors per dimension; every covariance entry within 5% of sqrt(C_ii C_jj) (about
+    5 standard errors for Gaussian draws, 4 for Laplace ones at this many draws)."""
+    z = z.double().numpy()
+    mean, cov = np.asarray(mean, dtype=float), np.asarray(cov, dtype=float)
+    scale = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(z.mean(0) - mean) <= 5 * scale / np.sqrt(len(z))), (z.mean(0), mean)
+    assert np.all(np.abs(np.cov(z.T) - cov) <= 0.05 * np.outer(scale, scale)), (np.cov(z.T), cov)
+
+
+def correlated(n, centre, mixing, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, len(centre), generator=gen) @ torch.tensor(mixing) + torch.tensor(centre)
+
+
+MIXING = [[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, -0.5, 0.3]]
+CODES = correlated(300, [1.0, -2.0, 0.5], MIXING, seed=3)
+
+
+def mle_cov(x):
+    return np.cov(np.asarray(x, dtype=float).T, bias=True)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_prior_draws_have_the_moments_of_n_0_t2_i(temperature):
+    settings = cfg(temperature=temperature)
+    sampler = get_sampler("prior").fit(get_distribution("normal"), params_for("normal"), settings, 0)
+    assert_moments(draw(sampler, N_DRAWS, 0), np.zeros(3), temperature**2 * np.eye(3))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_gaussian_draws_have_the_codes_mean_and_t2_times_their_covariance(temperature):
+    sampler = get_sampler("gaussian").fit(get_distribution("ad"), CODES, cfg(temperature=temperature), 0)
+    expected = temperature**2 * (np.cov(CODES.numpy().T) + 1e-5 * np.eye(3))
+    assert_moments(draw(sampler, N_DRAWS, 0), CODES.numpy().mean(0), expected)
+
+
+@pytest.mark.parametrize("covariance", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_one_component_gmm_draws_follow_the_maximum_likelihood_gaussian(covariance, temperature):
+    """With one component EM lands on the codes' mean and (biased) covariance, reduced to its diagonal (`diag`) or to
+    its mean variance (`spherical`), plus gmm_reg_covar on the diagonal (0.5 here, so that it shows)."""
+    settings = cfg(gmm_components=1, gmm_covariance=covariance, gmm_reg_covar=0.5, temperature=temperature)
+    sampler = get_sampler("gmm").fit(get_distribution("ad"), CODES, settings, 0)
+    mle = mle_cov(CODES)
+    shape = {"full": mle, "tied": mle, "diag": np.diag(np.diag(mle)), "spherical": np.diag(mle).mean() * np.eye(3)}
+    expected = temperature**2 * (shape[covariance] + 0.5 * np.eye(3))
+    assert_moments(draw(sampler, N_DRAWS, 0), CODES.numpy().mean(0), expected)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_class_gmm_draws_follow_the_class_frequency_weighted_mixture(temperature):
+    """Classes of 300 and 100 codes, one component each: the mixture of the two classes' maximum-likelihood
+    Gaussians (+ gmm_reg_covar), weighted 3:1. Mixture mean sum_c p_c m_c; covariance
+    sum_c p_c (T^2 C_c + m_c m_c^T) - m m^T."""
+    first = correlated(300, [-2.0, 0.0, 1.0], MIXING, seed=4)
+    second = correlated(100, [3.0, 1.0, -1.0], [[0.5, 0.0, 0.0], [0.0, 1.5, 0.0], [0.3, 0.0, 0.4]], seed=5)
+    codes, labels = torch.cat([first, second]), torch.cat([torch.zeros(300), torch.ones(100)]).long()
+    settings = cfg(gmm_components=1, gmm_reg_covar=0.2, temperature=temperature)
+    sampler = get_sampler("class_gmm").fit(get_distribution("ad"), codes, settings, 0, labels=labels)
+    weights = [0.75, 0.25]
+    means = [x.numpy().mean(0) for x in (first, second)]
+    covs = [temperature**2 * (mle_cov(x) + 0.2 * np.eye(3)) for x in (first, second)]
+    mean = sum(w * m for w, m in zip(weights, means))
+    cov = sum(w * (c + np.outer(m, m)) for w, m, c in zip(weights, means, covs)) - np.outer(mean, mean)
+    assert_moments(draw(sampler, N_DRAWS, 0), mean, cov)
+
+
+# Per-row variance of each family at its width w (sigma, half-width h, scale b): the aggregate posterior of rows i
+# drawn uniformly has mean mean_i(mu_i) and covariance T^2 diag(mean_i var_i) + the (population) covariance of mu_i.
+ROW_VARIANCE = {"normal": lambda w: w**2, "uniform": lambda h: h**2 / 3, "laplace": lambda b: 2 * b**2,
+                "ad": lambda w: 0 * w}
+ROW_MEANS = np.array([[0.0, 0.0], [2.0, -1.0], [-1.0, 3.0]])
+ROW_WIDTHS = np.array([[0.5, 1.0], [1.5, 0.3], [0.8, 0.8]])
+
+
+@pytest.mark.parametrize("dist_name", ["normal", "uniform", "laplace", "ad"])
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_posterior_draws_follow_the_mixture_of_the_rows_own_distributions(dist_name, temperature):
+    dist = get_distribution(dist_name)
+    means = torch.tensor(ROW_MEANS, dtype=torch.float32)
+    params = means if dist.is_point else torch.cat([means, torch.tensor(np.log(ROW_WIDTHS), dtype=torch.float32)], 1)
+    sampler = get_sampler("posterior").fit(dist, params, cfg(temperature=temperature), 0)
+    within = np.diag(ROW_VARIANCE[dist_name](ROW_WIDTHS).mean(0))
+    expected = temperature**2 * within + mle_cov(ROW_MEANS)
+    assert_moments(draw(sampler, N_DRAWS, 0), ROW_MEANS.mean(0), expected)

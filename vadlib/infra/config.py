@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from .errors import ConfigError
 
 DATA_ROOT_ENV = "VADLIB_DATA_ROOT"
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")  # what params' `device` may say
 
 
 def _num(default, lo=None, hi=None, lo_open=False):
@@ -192,7 +194,7 @@ def _check_scalar(path: str, value: Any, tp, meta, errors: list[str]):
 
 def _build(cls, raw: Any, path: str, errors: list[str]):
     if not isinstance(raw, dict):
-        errors.append(f"{path or 'params'}: got {raw!r}, expected a mapping of keys")
+        errors.append(f"{path.rstrip('.') or 'params'}: got {raw!r}, expected a mapping of keys")
         return cls()
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -254,8 +256,8 @@ def parse_params(raw: Any) -> Config:
         errors.append("variants: missing, expected a mapping of variant name -> settings")
     if not errors and cfg.compare not in cfg.variants:
         errors.append(f"compare: got {cfg.compare!r}, expected one of the variants ({', '.join(cfg.variants)})")
-    if not errors and not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
-        errors.append(f"device: got {cfg.device!r}, expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if isinstance(cfg.device, str) and not DEVICE_PATTERN.fullmatch(cfg.device):
+        errors.append(f"device: got {cfg.device!r}, expected 'auto', 'cpu', 'cuda' or 'cuda:N' (N a GPU index)")
     if errors:
         raise ConfigError("invalid params:\n" + "\n".join(f"  {e}" for e in errors))
     return cfg
