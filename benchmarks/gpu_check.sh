@@ -33,7 +33,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 "$PY" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" | tee -a "$REPORT"
 
 note "## 1. cuda tests"
-(cd "$REPO" && "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py 2>&1 | tail -15) | tee -a "$REPORT" \
+(cd "$REPO" && "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/ 2>&1 | tail -15) | tee -a "$REPORT" \
   || note "cuda tests: FAILED (above); the check goes on"
 
 note "## 2. benchmark (images/s: ours vs the compute bound, same device, same run)"

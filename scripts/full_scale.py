@@ -74,11 +74,25 @@ def seconds_table(rev: str) -> list[str]:
     return ["| stage | seconds | device |", "|---|---|---|", *rows]
 
 
+def without_figures(lines: list[str]) -> list[str]:
+    """The report's text and number tables without its figures, which stay in the experiment (`dvc exp apply`):
+    a line or a whole table that links an image goes."""
+    kept, table = [], []
+    for line in [*lines, ""]:
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        if not any("](../" in row for row in table):
+            kept.extend(table)
+        table = []
+        if "](../" not in line:
+            kept.append(line)
+    return kept[:-1]  # the sentinel
+
+
 def report(name: str) -> None:
     rev = experiment_rev(name)
-    body = _git("show", f"{rev}:reports/report.md").splitlines()
-    # The figures stay in the experiment (`dvc exp apply <name>` brings them back); keep the tables and the text.
-    body = [line for line in body[1:] if "](../" not in line]
+    body = without_figures(_git("show", f"{rev}:reports/report.md").splitlines()[1:])
     params = _git("show", f"{rev}:params.yaml")
     data = parse_params(yaml.safe_load(params)).data
     write_text(OUT, "\n".join([

@@ -225,3 +225,30 @@ def test_generation_and_latent_metrics_have_the_same_keys_for_every_variant(proj
     assert all(keys[v] == keys["ad"] for v in VARIANTS)
     evaluator = json.loads((repo / "metrics/evaluator.json").read_text())
     assert 0 <= evaluator["test_accuracy"] <= 1
+
+
+def test_the_full_scale_command_runs_as_an_experiment_and_reports_from_it(project):
+    """`make full-scale` (scripts/full_scale.py run, then report), here with tiny sizes over its settings: a named DVC
+    experiment that leaves the workspace's results alone, and reports/full_scale.md holding the experiment's figures."""
+    repo, env, _ = project
+    before = {p: (repo / p).read_bytes() for p in ("dvc.lock", "metrics/variants/normal.json", "reports/report.md")}
+    tiny = ["data.n_train=40", "data.n_test=20", "data.evaluator_pool=unused", "evaluator.n_val=100",
+            "train.batch_size=16", "train.epochs=2", "fit.batch_size=16", "fit.epochs=2"]
+    out = _run([sys.executable, "scripts/full_scale.py", "run", "--allow-cpu", "--name", "fs-tiny",
+                *(f"--set={s}" for s in tiny)], repo, env)
+    assert "full scale on cpu" in out
+    assert {p: (repo / p).read_bytes() for p in before} == before, "the full-scale run changed the workspace"
+    _run([sys.executable, "scripts/full_scale.py", "report", "--name", "fs-tiny"], repo, env)
+    text = (repo / "reports/full_scale.md").read_text()
+    assert text.startswith("# Full scale: 40 train / 20 test images")
+    rev = _run(["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"], repo, env)
+    rev = next(line.split()[0] for line in rev.splitlines() if line.endswith("/fs-tiny"))
+    show = lambda path: json.loads(_run(["git", "show", f"{rev}:{path}"], repo, env))  # noqa: E731
+    params = yaml.safe_load(_run(["git", "show", f"{rev}:params.yaml"], repo, env))
+    assert params["train"]["lr_decoder"] == 0.0028 and params["data"]["evaluator_pool"] == "unused"
+    tables = text.split("## The report stage's tables")[1].split("## Params of the run")[0]
+    metrics = {v: show(f"metrics/variants/{v}.json") for v in VARIANTS}
+    assert check_report(tables, metrics, show("metrics/evaluator.json")) >= 4 * 30
+    for v in VARIANTS:
+        assert f"| train@{v} | {show(f'metrics/seconds/train/{v}.json')['train_seconds']:.1f} |" in text
+
