@@ -120,3 +120,42 @@ def assert_best_sampler_passes_the_gate(metrics: dict, where: str = "") -> None:
     assert name in REGISTRY, f"{where}: best sampler {name!r} is not a sampler"
     assert name in fresh, f"{where}: best sampler {name!r} copies (nn_train_ratio {rows[name]['nn_train_ratio']})"
     assert fresh[name] == min(fresh.values()), f"{where}: {name} FD {fresh[name]}, but the non-copies have {fresh}"
+
+
+def assert_interrupted_run_resumes_identically(device, tmp_path, monkeypatch, capsys=None) -> None:
+    """Train 6 epochs (checkpoint every 2) on `device`; Ctrl-C in the middle of epoch 4 (3 steps per epoch) must leave
+    the epoch-2 checkpoint, and the rerun must end bit for bit where an uninterrupted run ends."""
+    import pytest
+
+    from vadlib.core import optimize
+    from vadlib.infra.errors import Interrupted
+    from vadlib.infra.io import load_tensors
+    from vadlib.workflows.train import train_variant
+
+    cfg = tiny_config(train={"epochs": 6, "checkpoint_every": 2})
+    data = tiny_data()
+    full = train_variant(cfg, "normal", data, device, progress=False)[0]
+    calls = {"n": 0}
+    real = optimize.per_image_loss
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3 * 3 + 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    resume = tmp_path / "resume.pt"
+    monkeypatch.setattr(optimize, "per_image_loss", dying)
+    with pytest.raises(Interrupted, match="epoch 4 of 6.*resume"):
+        train_variant(cfg, "normal", data, device, resume_path=resume, progress=False)
+    assert load_tensors(resume)["epoch"] == 2
+    monkeypatch.setattr(optimize, "per_image_loss", real)
+    if capsys is not None:
+        capsys.readouterr()
+    resumed = train_variant(cfg, "normal", data, device, resume_path=resume, progress=False)[0]
+    if capsys is not None:
+        assert "resuming from epoch 2" in capsys.readouterr().out
+    assert torch.equal(resumed["latents"], full["latents"])
+    for key, value in full["decoder"].items():
+        assert torch.equal(resumed["decoder"][key], value), key
+    assert resumed["history"]["loss"] == full["history"]["loss"]

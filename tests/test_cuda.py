@@ -5,11 +5,10 @@ import warnings
 import pytest
 import torch
 
-from helpers import tiny_config, tiny_data
+from helpers import assert_interrupted_run_resumes_identically, tiny_config, tiny_data
 from vadlib.core.distributions import get_distribution
 from vadlib.core.models import decode_images
-from vadlib.infra.errors import Interrupted
-from vadlib.infra.io import load_tensors, save_tensors
+from vadlib.infra.io import save_tensors
 from vadlib.workflows.checkpoint import load_decoder, load_trained
 from vadlib.workflows.fit import fit_latents
 from vadlib.workflows.metrics import reconstruction_metrics
@@ -56,33 +55,7 @@ def test_interrupted_cuda_training_resumes_to_the_identical_result(tmp_path, mon
     an uninterrupted GPU run ends (with cuDNN's deterministic kernels, so that two GPU runs can agree at all)."""
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    cfg = tiny_config(train={"epochs": 6, "checkpoint_every": 2})
-    data = tiny_data()
-    full = train_variant(cfg, "normal", data, CUDA, progress=False)[0]
-
-    from vadlib.core import optimize
-    calls = {"n": 0}
-    real = optimize.per_image_loss
-
-    def dying(*args, **kwargs):  # Ctrl-C in the middle of epoch 4 (3 steps per epoch)
-        calls["n"] += 1
-        if calls["n"] == 3 * 3 + 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    resume = tmp_path / "resume.pt"
-    monkeypatch.setattr(optimize, "per_image_loss", dying)
-    with pytest.raises(Interrupted, match="epoch 4 of 6"):
-        train_variant(cfg, "normal", data, CUDA, resume_path=resume, progress=False)
-    assert load_tensors(resume)["epoch"] == 2
-    monkeypatch.setattr(optimize, "per_image_loss", real)
-    capsys.readouterr()
-    resumed = train_variant(cfg, "normal", data, CUDA, resume_path=resume, progress=False)[0]
-    assert "resuming from epoch 2" in capsys.readouterr().out
-    assert torch.equal(resumed["latents"], full["latents"])
-    for key, value in full["decoder"].items():
-        assert torch.equal(resumed["decoder"][key], value), key
-    assert resumed["history"]["loss"] == full["history"]["loss"]
+    assert_interrupted_run_resumes_identically(CUDA, tmp_path, monkeypatch, capsys)
 
 
 def _count_syncs(run) -> int:

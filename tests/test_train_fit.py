@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from helpers import tiny_config, tiny_data
-from vadlib.infra.errors import CheckpointError, DivergenceError, Interrupted
+from helpers import assert_interrupted_run_resumes_identically, tiny_config, tiny_data
+from vadlib.infra.errors import CheckpointError, DivergenceError
 from vadlib.workflows.fit import fit_latents
 from vadlib.infra.io import load_tensors, save_tensors
 from vadlib.core.models import decode_images
@@ -102,31 +102,7 @@ def test_pickled_code_is_never_loaded(tmp_path):
 
 
 def test_interrupted_training_resumes_to_the_identical_result(tmp_path, monkeypatch):
-    cfg = tiny_config(train={"epochs": 6, "checkpoint_every": 2})
-    data = tiny_data()
-    full = train_variant(cfg, "normal", data, CPU, progress=False)[0]
-
-    from vadlib.core import optimize
-    calls = {"n": 0}
-    real = optimize.per_image_loss
-
-    def dying(*args, **kwargs):  # Ctrl-C in the middle of epoch 4
-        calls["n"] += 1
-        if calls["n"] == 3 * 3 + 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    resume = tmp_path / "resume.pt"
-    monkeypatch.setattr(optimize, "per_image_loss", dying)
-    with pytest.raises(Interrupted, match="epoch 4 of 6.*resume"):
-        train_variant(cfg, "normal", data, CPU, resume_path=resume, progress=False)[0]
-    assert load_tensors(resume)["epoch"] == 2
-    monkeypatch.setattr(optimize, "per_image_loss", real)
-    resumed = train_variant(cfg, "normal", data, CPU, resume_path=resume, progress=False)[0]
-    assert torch.equal(resumed["latents"], full["latents"])
-    for key, value in full["decoder"].items():
-        assert torch.equal(resumed["decoder"][key], value), key
-    assert resumed["history"]["loss"] == full["history"]["loss"]
+    assert_interrupted_run_resumes_identically(CPU, tmp_path, monkeypatch)
 
 
 def test_proxy_scores_the_fit_and_probes_the_test_codes_when_given_labels():
