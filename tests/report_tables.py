@@ -59,7 +59,8 @@ COLUMNS = {
     # latent
     "5-NN probe": lambda m, name: [m["latent"]["knn_accuracy"]],
     "5-NN, cosine": lambda m, name: [m["latent"]["knn_cosine_accuracy"]],
-    "logistic probe": lambda m, name: [m["latent"]["logreg_accuracy"]],
+    "logistic probe (standardised / as is)": lambda m, name: [m["latent"]["logreg_accuracy"],
+                                                            m["latent"].get("logreg_unscaled_accuracy")],
     "raw-pixel 5-NN (cosine)": lambda m, name: [m["latent"]["pixel_knn_accuracy"],
                                                 m["latent"]["pixel_knn_cosine_accuracy"]],
     "active units": lambda m, name: [m["latent"]["active_units"]],

@@ -209,18 +209,35 @@ def test_probes_read_only_the_means():
 
 
 def test_latent_quality_on_a_symmetric_line():
-    """1-D codes: class 0 at -3, -2, -1 and class 1 at 1, 2, 3. By symmetry the logistic probe's boundary is 0, so
-    test codes -5 (class 0), -0.5 (class 1), 0.5 (class 1), 4 (class 1) get 0, 0, 1, 1: 3 of 4. 1-NN: -5 -> -3 (0),
-    -0.5 -> -1 (0), 0.5 -> 1 (1), 4 -> 3 (1): 3 of 4; cosine 1-NN reads the sign alone: the same 3 of 4. Variance of
-    the train codes 28/5: one active unit at threshold 5.5, none at 5.7."""
+    """1-D codes: class 0 at -3, -2, -1 and class 1 at 1, 2, 3. By symmetry both logistic probes (standardised and
+    as is) put their boundary at 0, so test codes -5 (class 0), -0.5 (class 1), 0.5 (class 1), 4 (class 1) get
+    0, 0, 1, 1: 3 of 4. 1-NN: -5 -> -3 (0), -0.5 -> -1 (0), 0.5 -> 1 (1), 4 -> 3 (1): 3 of 4; cosine 1-NN reads the
+    sign alone: the same 3 of 4. Variance of the train codes 28/5: one active unit at threshold 5.5, none at 5.7."""
     train, ytr = torch.tensor([[-3.0], [-2.0], [-1.0], [1.0], [2.0], [3.0]]), torch.tensor([0, 0, 0, 1, 1, 1])
     test, yte = torch.tensor([[-5.0], [-0.5], [0.5], [4.0]]), torch.tensor([0, 1, 1, 1])
     ad = get_distribution("ad")
     out = latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=5.5))
-    assert out == {"knn_accuracy": 0.75, "knn_cosine_accuracy": 0.75, "logreg_accuracy": 0.75, "active_units": 1}
+    assert out == {"knn_accuracy": 0.75, "knn_cosine_accuracy": 0.75, "logreg_accuracy": 0.75,
+                   "logreg_unscaled_accuracy": 0.75, "active_units": 1}
     assert type(out["active_units"]) is int
     assert latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=5.7))[
         "active_units"] == 0
+
+
+def test_standardising_lifts_a_near_constant_direction_the_unscaled_probe_leaves_alone():
+    """The class sits in a dimension that barely varies (scale 1e-3), the other dimension is large noise. Standardised,
+    the tiny dimension becomes as loud as the other and the logistic probe reads the class perfectly; as is, the L2
+    penalty keeps its weight small and the probe guesses (the AD's ~90 near-zero directions are such dimensions)."""
+    gen = torch.Generator().manual_seed(0)
+
+    def codes(n):
+        y = torch.arange(n) % 2
+        return torch.stack([(y * 2 - 1) * 1e-3, 5 * torch.randn(n, generator=gen)], 1), y
+
+    (tr, ytr), (te, yte) = codes(400), codes(400)
+    out = latent_quality(get_distribution("ad"), tr, ytr, te, yte, CFG)
+    assert out["logreg_accuracy"] == 1.0
+    assert out["logreg_unscaled_accuracy"] < 0.6
 
 
 def test_cosine_knn_reads_the_direction_euclidean_the_position():
@@ -247,6 +264,7 @@ def test_active_units_counts_dims_whose_means_vary():
     assert active_units(means, 0.001) == 3
     assert latent_quality(get_distribution("ad"), means, torch.arange(500) % 4, means, torch.arange(500) % 4,
                           CFG)["active_units"] == 2
+
 
 
 def two_halves(points):

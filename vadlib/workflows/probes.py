@@ -3,8 +3,11 @@
 Linear and k-NN probes (scikit-learn) trained on train code means and scored on test code means; raw-pixel k-NN
 is the reference a useful latent space should approach or beat. The k-NN probe runs with Euclidean distance and
 with cosine distance (the usual k-NN evaluation of learned representations, e.g. DINO): a code's direction can
-carry its class while its length carries, say, brightness. Active units follow Burda et al. (2016): a unit
-whose mean code barely varies across images carries no information.
+carry its class while its length carries, say, brightness. The logistic probe runs on standardised codes and on the
+codes as they are: standardising gives every dimension unit variance, which inflates near-constant directions (the
+AD's L2 penalty leaves ~90 of them), so the two together show whether the class lives in the directions the code
+actually uses. Active units follow Burda et al. (2016): a unit whose mean code barely varies across images carries
+no information (an absolute threshold, so for the AD, whose code scale BatchNorm makes arbitrary, read it with care).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-LOGREG_MAX_ITER = 5000  # lbfgs on standardised codes converges well before this; deterministic (no shuffling)
+LOGREG_MAX_ITER = 5000  # lbfgs converges well before this on these codes; deterministic (no shuffling)
 
 
 def _np(x: Tensor) -> np.ndarray:
@@ -56,8 +59,8 @@ def knn_probe(dist, train_params: Tensor, train_labels: Tensor, test_params: Ten
 
 def latent_quality(dist, train_params: Tensor, train_labels: Tensor, test_params: Tensor, test_labels: Tensor,
                    cfg) -> dict:
-    """knn_accuracy, knn_cosine_accuracy, logreg_accuracy (test accuracy of probes fit on train code means) and
-    active_units.
+    """knn_accuracy, knn_cosine_accuracy, logreg_accuracy (standardised codes), logreg_unscaled_accuracy (test
+    accuracy of probes fit on train code means) and active_units.
 
     cfg: a QualityConfig (nearest_k, active_threshold).
     """
@@ -69,9 +72,11 @@ def latent_quality(dist, train_params: Tensor, train_labels: Tensor, test_params
     xtr, xte = _np(train_means), _np(_means(dist, test_params))
     ytr, yte = _labels(train_labels), _labels(test_labels)
     logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=LOGREG_MAX_ITER)).fit(xtr, ytr)
+    unscaled = LogisticRegression(max_iter=LOGREG_MAX_ITER).fit(xtr, ytr)
     return {
         "knn_accuracy": _knn_accuracy(xtr, ytr, xte, yte, cfg.nearest_k),
         "knn_cosine_accuracy": _knn_accuracy(xtr, ytr, xte, yte, cfg.nearest_k, "cosine"),
         "logreg_accuracy": float(logreg.score(xte, yte)),
+        "logreg_unscaled_accuracy": float(unscaled.score(xte, yte)),
         "active_units": active_units(train_means, cfg.active_threshold),
     }

@@ -42,19 +42,33 @@ def metrics_table(all_metrics: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def judge(noise: dict | None, key: str, spread: float) -> str:
+    """A spread between variants against the seed-to-seed std of one variant: "not measured", "within" (<= 3 std),
+    "suggestive" (> 3 std but <= 3 x the std's 95% upper bound, which few seeds leave loose) or "beyond"."""
+    if not noise or key not in noise.get("std", {}):
+        return "not measured"
+    std = noise["std"][key]
+    if spread <= 3 * std:
+        return "within"
+    if len(noise["seeds"]) < 2 or spread > 3 * std * std_upper_factor(len(noise["seeds"])):
+        return "beyond"
+    return "suggestive"
+
+
 def _noise_sentence(noise: dict | None, key: str, spread: float, what: str) -> str:
     """How a spread between variants compares with the seed-to-seed spread of one variant, in words."""
-    if not noise or key not in noise.get("std", {}):
+    verdict = judge(noise, key, spread)
+    if verdict == "not measured":
         return f"Run-to-run noise of {what} is not measured; treat small differences as unproven."
     std = noise["std"][key]
-    verdict = ("larger than" if spread > 3 * std else "within") + " the run-to-run noise"
     where = f" on {noise['device']}" if noise.get("device") else ""
-    sentence = (f"The spread between variants ({spread:.4g}) is {verdict} (3 x std; std {std:.2g} over seeds "
-                f"{', '.join(map(str, noise['seeds']))} of `{noise['variant']}`{where}, `{noise['command']}`)")
-    if spread <= 3 * std or len(noise["seeds"]) < 2:
+    sentence = (f"The spread between variants ({spread:.4g}) is "
+                f"{'within' if verdict == 'within' else 'larger than'} the run-to-run noise (3 x std; std {std:.2g} "
+                f"over seeds {', '.join(map(str, noise['seeds']))} of `{noise['variant']}`{where}, `{noise['command']}`)")
+    if verdict == "within" or len(noise["seeds"]) < 2:
         return sentence + "."
     upper = std * std_upper_factor(len(noise["seeds"]))
-    if spread > 3 * upper:
+    if verdict == "beyond":
         return sentence + f", even against 3 x the std's 95% upper bound ({upper:.2g})."
     return (sentence + f", but not beyond 3 x the std's 95% upper bound ({upper:.2g}; {len(noise['seeds'])} seeds "
             "bound a std only loosely): suggestive, not settled.")
@@ -145,13 +159,14 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
 
 
 def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
-    head = ("| variant | 5-NN probe | 5-NN, cosine | logistic probe | raw-pixel 5-NN (cosine) | active units | "
-            "test KL |")
+    head = ("| variant | 5-NN probe | 5-NN, cosine | logistic probe (standardised / as is) | raw-pixel 5-NN (cosine) "
+            "| active units | test KL |")
     lines = [head, "|" + "---|" * 7]
     for name, m in all_metrics.items():
         lat = m["latent"]
         lines.append(f"| {name} | {lat['knn_accuracy']:.3f} | {lat['knn_cosine_accuracy']:.3f} | "
-                     f"{lat['logreg_accuracy']:.3f} | {lat['pixel_knn_accuracy']:.3f} "
+                     f"{lat['logreg_accuracy']:.3f} / {_fmt(lat.get('logreg_unscaled_accuracy'), 3)} | "
+                     f"{lat['pixel_knn_accuracy']:.3f} "
                      f"({lat['pixel_knn_cosine_accuracy']:.3f}) | {lat['active_units']} | "
                      f"{_fmt(m['test'].get('kl'), 1)} |")
     knn = {n: m["latent"]["knn_accuracy"] for n, m in all_metrics.items()}
@@ -169,6 +184,77 @@ def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str
     ]
 
 
+IN_WORDS = {"within": "within the seed noise", "beyond": "beyond the seed noise",
+            "suggestive": "beyond 3 seed stds but not beyond 3 x the std's 95% upper bound: suggestive, not settled",
+            "not measured": "its seed noise is not measured"}
+
+
+def _range(values: dict, digits: int) -> str:
+    lo, hi = min(values.values()), max(values.values())
+    return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f} to {hi:.{digits}f}"
+
+
+def _spread(values: dict) -> float:
+    return max(values.values()) - min(values.values())
+
+
+def _verdict(noise: dict | None, key: str, values: dict) -> str:
+    spread = _spread(values)
+    std = f"; seed std {noise['std'][key]:.2g}" if noise and key in noise.get("std", {}) else ""
+    return f"a spread of {spread:.2g}, {IN_WORDS[judge(noise, key, spread)]}{std}"
+
+
+def answer_section(cfg: Config, all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
+    """3-6 generated sentences, each a measured effect and how it stands against the seed noise."""
+    vads = {n: m for n, m in all_metrics.items() if "kl" in m["test"]}
+    others = {n: m for n, m in all_metrics.items() if n not in vads}
+    test = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
+    said = []
+    if len(vads) > 1:
+        vad_test = {n: test[n] for n in vads}
+        line = (f"**Encoding new images:** the {len(vads)} VAD families reach test course_loss {_range(vad_test, 4)} "
+                f"({_verdict(noise, 'test.course_loss', vad_test)})")
+        mean = sum(vad_test.values()) / len(vad_test)
+        for name in others:
+            diff = test[name] - mean
+            line += (f"; `{name}` reaches {test[name]:.4f}, {abs(diff):.2g} {'below' if diff < 0 else 'above'} "
+                     f"their mean ({IN_WORDS[judge(noise, 'test.course_loss', abs(diff))]})")
+        said.append(line + ".")
+    else:
+        said.append(f"**Encoding new images:** test course_loss {_range(test, 4)} "
+                    f"({_verdict(noise, 'test.course_loss', test)}).")
+    best = {n: m["samples"][m["best_sampler"]["name"]] for n, m in all_metrics.items()
+            if m["best_sampler"]["name"] in m["samples"]}
+    if best:
+        fd = {n: r["fd"] for n, r in best.items()}
+        rec = {n: r["recognisable"] for n, r in best.items()}
+        names = sorted({all_metrics[n]["best_sampler"]["name"] for n in best})
+        prior = {n: m["samples"]["prior"]["fd"] for n, m in vads.items() if "prior" in m["samples"]}
+        lead = (f"drawn from N(0, I) the VADs' samples score FD {_range(prior, 1)}; " if prior else "")
+        said.append(f"**Sampling:** {lead}the best sampler ({', '.join(f'`{s}`' for s in names)}) scores FD "
+                    f"{_range(fd, 2)} across variants ({_verdict(noise, 'best_fd', fd)}), and its samples are "
+                    f"recognisable at {_range(rec, 3)} (real images "
+                    f"{next(iter(all_metrics.values()))['samples']['real']['recognisable']:.3f}; "
+                    f"{_verdict(noise, 'best_recognisable', rec)}).")
+    if vads:
+        kl = {n: m["test"]["kl"] for n, m in vads.items()}
+        nelbo = {n: m["test"]["nelbo"] for n, m in vads.items() if "nelbo" in m["test"]}
+        line = f"**Rate:** the fitted test posteriors of the VADs carry {_range(kl, 1)} nats of KL to N(0, I)"
+        if len(nelbo) == len(vads):
+            line += f", and a test negative ELBO of {_range(nelbo, 1)} nats"
+        said.append(line + " (seed noise not measured for these).")
+    knn = {n: m["latent"]["knn_accuracy"] for n, m in all_metrics.items()}
+    units = {n: m["latent"]["active_units"] for n, m in all_metrics.items()}
+    pixels = next(iter(all_metrics.values()))["latent"]["pixel_knn_accuracy"]
+    said.append(f"**Latent structure:** the 5-NN class probe reads {_range(knn, 3)} on the codes (raw pixels "
+                f"{pixels:.3f}; {_verdict(noise, 'latent.knn_accuracy', knn)}); active units: "
+                + ", ".join(f"`{n}` {u}" for n, u in units.items()) + ".")
+    betas = sorted({v.beta for n, v in cfg.variants.items() if n in vads})
+    said.append("All of this is one operating point (KL weight " + ", ".join(f"{b:g}" for b in betas)
+                + "); across KL weights, with seeds for every cell: [study.md](study.md).")
+    return ["## Answer", "", *(f"- {s}" for s in said), ""]
+
+
 def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noise: dict | None = None) -> str:
     """Markdown with paths relative to reports/, one section per question the study asks."""
     parts = [
@@ -180,6 +266,7 @@ def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noi
         "fits fresh parameters to the training images with the decoder frozen, *test* fits the test images the "
         "same way. Reconstructions decode each image's distribution mean. The evaluator network (the measuring "
         f"instrument for samples) reaches {evaluator['test_accuracy']:.4f} accuracy on the whole 10k test split.", "",
+        *answer_section(cfg, all_metrics, noise),
         *reconstruction_section(all_metrics, noise, cfg.fit),
         *samples_section(all_metrics, noise, cfg.quality.n_samples),
         *latent_section(all_metrics, noise),
