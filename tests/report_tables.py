@@ -157,22 +157,19 @@ def check_sentences(report: str, metrics: dict[str, dict], evaluator: dict) -> N
     same(find(r"recognisable \(real NUM\)")[0], first["samples"]["real"]["recognisable"], "real recognisable")
     same(find(r"reconstructions as NUMx")[0], first["samples"]["reconstruction"]["nn_train_pixel_ratio"],
          "reconstruction pixel ratio")
-    tests = {n: m["test"]["course_loss"] for n, m in metrics.items()}
-    lo, hi = _extremes(tests)
-    best, best_value, worst, worst_value = find(r"Best test course_loss: `(\w+)` NUM; worst: `(\w+)` NUM")
-    assert (best, worst) == (lo, hi), f"best / worst test course_loss: {best}, {worst}; metrics say {lo}, {hi}"
-    same(best_value, tests[lo], "best test course_loss")
-    same(worst_value, tests[hi], "worst test course_loss")
-    knn = {n: m["latent"]["knn_accuracy"] for n, m in metrics.items()}
-    lo, hi = _extremes(knn)
-    best, best_value, low, low_value = find(r"Best 5-NN probe: `(\w+)` NUM; lowest: `(\w+)` NUM")
-    assert (best, low) == (hi, lo), f"5-NN extremes: {best}, {low}; metrics say {hi}, {lo}"
-    same(best_value, knn[hi], "best 5-NN")
-    same(low_value, knn[lo], "lowest 5-NN")
+    def extremes(pattern, values, low_first, what):
+        """A sentence naming two variants and their values: the lowest and highest of `values`, in its order."""
+        lo, hi = _extremes(values)
+        order = (lo, hi) if low_first else (hi, lo)
+        first_name, first_value, second_name, second_value = find(pattern)
+        assert (first_name, second_name) == order, f"{what}: {first_name}, {second_name}; metrics say {order}"
+        same(first_value, values[order[0]], what)
+        same(second_value, values[order[1]], what)
+
+    extremes(r"Best test course_loss: `(\w+)` NUM; worst: `(\w+)` NUM",
+             {n: m["test"]["course_loss"] for n, m in metrics.items()}, True, "best / worst test course_loss")
+    extremes(r"Best 5-NN probe: `(\w+)` NUM; lowest: `(\w+)` NUM",
+             {n: m["latent"]["knn_accuracy"] for n, m in metrics.items()}, False, "5-NN extremes")
     fds = {n: _best(m)["fd"] for n, m in metrics.items() if _best(m)}
     if fds:
-        lo, hi = _extremes(fds)
-        low, low_value, high, high_value = find(r"Lowest best-sampler FD: `(\w+)` NUM; highest: `(\w+)` NUM")
-        assert (low, high) == (lo, hi), f"best-sampler FD extremes: {low}, {high}; metrics say {lo}, {hi}"
-        same(low_value, fds[lo], "lowest best-sampler FD")
-        same(high_value, fds[hi], "highest best-sampler FD")
+        extremes(r"Lowest best-sampler FD: `(\w+)` NUM; highest: `(\w+)` NUM", fds, True, "best-sampler FD extremes")
