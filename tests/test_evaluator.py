@@ -270,5 +270,7 @@ def test_stage_writes_model_metrics_and_seconds(tmp_path, pool, test_full):
     (tmp_path / "models/evaluator.pt").unlink()
     proc = subprocess.run([sys.executable, str(ROOT / "stages/evaluator.py")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: evaluator.n_val: got 250"), proc.stderr
+    device_line, error_line = proc.stderr.splitlines()  # the stage names its device first, then the one error
+    assert proc.returncode == 2 and device_line.startswith("device: cpu"), proc.stderr
+    assert error_line.startswith("error: evaluator.n_val: got 250"), proc.stderr
     assert not (tmp_path / "models/evaluator.pt").exists()
