@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 from vadlib.infra.config import load_params, parse_params
-from vadlib.infra.experiments import dvc, export_absolute_data_root
+from vadlib.infra.experiments import dvc, experiment_refs, export_absolute_data_root, git
 from vadlib.infra.io import write_text
 
 # The large-N rule: batch 512 keeps a GPU busy; the decoder's Adam step grows with sqrt(512 / 64); every latent row
@@ -48,26 +47,18 @@ def run(name: str, allow_cpu: bool, settings: list[str]) -> None:
     dvc("exp", "run", "--temp", "-n", name, *(a for s in sets for a in ("-S", s)), capture=False)
 
 
-def _git(*args: str) -> str:
-    proc = subprocess.run(["git", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"error: git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
 def experiment_rev(name: str) -> str:
-    """The commit of the local experiment named `name` (DVC keeps experiments as refs/exps/.../<name>)."""
-    refs = [line.split() for line in _git("for-each-ref", "--format=%(objectname) %(refname)", "refs/exps").splitlines()]
-    revs = [rev for rev, ref in refs if ref.rsplit("/", 1)[-1] == name]
-    if not revs:
+    """The commit of the local experiment named `name`."""
+    refs = experiment_refs()
+    if name not in refs:
         raise SystemExit(f"error: no experiment named {name!r} here (`dvc exp list`); run `full_scale.py run` first")
-    return revs[0]
+    return refs[name][1]
 
 
 def seconds_table(rev: str) -> list[str]:
     rows = []
-    for path in sorted(_git("ls-tree", "-r", "--name-only", rev, "metrics/seconds").split()):
-        data = json.loads(_git("show", f"{rev}:{path}"))
+    for path in sorted(git("ls-tree", "-r", "--name-only", rev, "metrics/seconds").split()):
+        data = json.loads(git("show", f"{rev}:{path}"))
         seconds = next(v for k, v in data.items() if k.endswith("_seconds"))
         stage = f"{Path(path).parent.name}@{Path(path).stem}"
         rows.append(f"| {stage} | {seconds:.1f} | {data.get('device', '–')} |")
@@ -92,8 +83,8 @@ def without_figures(lines: list[str]) -> list[str]:
 
 def report(name: str) -> None:
     rev = experiment_rev(name)
-    body = without_figures(_git("show", f"{rev}:reports/report.md").splitlines()[1:])
-    params = _git("show", f"{rev}:params.yaml")
+    body = without_figures(git("show", f"{rev}:reports/report.md").splitlines()[1:])
+    params = git("show", f"{rev}:params.yaml")
     data = parse_params(yaml.safe_load(params)).data
     write_text(OUT, "\n".join([
         f"# Full scale: {data.n_train:,} train / {data.n_test:,} test images, one seed", "",

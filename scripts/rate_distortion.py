@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-from vadlib.infra.experiments import dvc, export_absolute_data_root
+from vadlib.infra.experiments import dvc, export_absolute_data_root, wait_for_queue
 
 BETAS = [0.0002, 0.002, 0.02, 0.2]  # log-spaced around the default 0.002; ~8 min each on 2 CPU cores
 DISTRIBUTIONS = ["normal", "uniform", "laplace"]
@@ -32,12 +31,7 @@ def queue() -> None:
         sets = [f"variants.{d}.beta={beta}" for d in DISTRIBUTIONS] + [f"{k}={v}" for k, v in SWEEP.items()]
         dvc("exp", "run", "--queue", "-n", f"{PREFIX}{beta}", *(a for s in sets for a in ("-S", s)))
     dvc("queue", "start", "-j", "1")
-    while True:
-        status = dvc("queue", "status").stdout
-        if not any(word in status for word in ("Queued", "Running")):
-            break
-        time.sleep(20)
-    print(status)
+    print(wait_for_queue())
 
 
 def _experiments(shown: list) -> dict[float, dict]:

@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import subprocess
-import time
 from pathlib import Path
 
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
 from vadlib.infra.errors import VadlibError
-from vadlib.infra.experiments import dvc, export_absolute_data_root
+from vadlib.infra.experiments import dvc, experiment_refs, export_absolute_data_root, show, wait_for_queue
 from vadlib.infra.io import write_text
 from vadlib.workflows import study
 
 POLL_SECONDS = 30
-
-
-def _git(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["git", *args], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise VadlibError(f"git {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
-    return proc
 
 
 def expected_runs(params: str = "params.yaml") -> list[study.Run]:
@@ -58,18 +49,6 @@ def select(runs: list[study.Run], patterns: list[str] | None) -> list[study.Run]
     return chosen
 
 
-def experiment_refs() -> dict[str, tuple[str, str]]:
-    """{experiment name: (baseline commit, experiment commit)} for every study-* experiment under refs/exps."""
-    out = {}
-    lines = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").stdout.splitlines()
-    for line in lines:
-        ref, _, sha = line.partition(" ")
-        parts = ref.split("/")  # refs/exps/<baseline[:2]>/<baseline[2:]>/<name>
-        if len(parts) == 5 and len(parts[2]) == 2 and parts[4].startswith(study.PREFIX):
-            out[parts[4]] = (parts[2] + parts[3], sha)
-    return out
-
-
 def queued_names() -> set[str]:
     """Names of study experiments that are queued or running now (`dvc queue status`)."""
     status = dvc("queue", "status").stdout
@@ -87,7 +66,7 @@ def queue(args) -> None:
         raise VadlibError(f"--jobs: got {args.jobs}, expected an integer >= 1")
     runs = select(expected_runs(args.params), args.only)
     done = {study.row_key(r) for r in study.read_rows(args.table)}
-    exists = set(experiment_refs())
+    exists = set(experiment_refs(study.PREFIX))
     pending = set() if args.dry_run else queued_names()
     todo = [r for r in runs if r.key not in done and r.name not in exists and r.name not in pending]
     print(f"{len(runs)} runs selected: {len(runs) - len(todo)} in the table, finished or queued, {len(todo)} to queue")
@@ -102,20 +81,11 @@ def queue(args) -> None:
             print(f"queued {r.name}")
     if todo or pending:
         dvc("queue", "start", "-j", str(args.jobs))
-        while True:
-            status = dvc("queue", "status").stdout
-            if not any(word in status for word in ("Queued", "Running")):
-                break
-            time.sleep(POLL_SECONDS)
+        status = wait_for_queue(POLL_SECONDS)
         failed = [line for line in status.splitlines() if "Failed" in line and study.PREFIX in line]
         if failed:
             print("failed runs (see `dvc queue logs <name>`):\n" + "\n".join(failed))
     collect(args)
-
-
-def _show(rev: str, path: str) -> str | None:
-    proc = _git("show", f"{rev}:{path}", check=False)
-    return proc.stdout if proc.returncode == 0 else None
 
 
 def collect(args) -> None:
@@ -123,28 +93,28 @@ def collect(args) -> None:
 
     import yaml
 
-    refs = experiment_refs()
+    refs = experiment_refs(study.PREFIX)
     done = {study.row_key(r) for r in study.read_rows(args.table)}
     rows, copied = [], 0
     for name, (baseline, rev) in sorted(refs.items()):
         r = study.parse_run_name(name)
         if r.key in done:
             continue
-        params = yaml.safe_load(_show(rev, "params.yaml") or "{}")
+        params = yaml.safe_load(show(rev, "params.yaml") or "{}")
         got = (params.get("seed"), params.get("variants", {}).get(r.variant, {}).get("beta"))
         if got[0] != r.seed or got[1] is None or f"{float(got[1]):g}" != f"{r.beta:g}":
             raise VadlibError(f"experiment {name} ({rev[:7]}): its params.yaml has seed {got[0]}, "
                               f"variants.{r.variant}.beta {got[1]}; the name says seed {r.seed}, beta {r.beta:g}")
-        text = _show(rev, f"metrics/variants/{r.variant}.json")
+        text = show(rev, f"metrics/variants/{r.variant}.json")
         if text is None:
             raise VadlibError(f"experiment {name} ({rev[:7]}): no metrics/variants/{r.variant}.json")
         seconds = {}
         for stage in study.TIMED_STAGES:
-            s = _show(rev, f"metrics/seconds/{stage}/{r.variant}.json")
+            s = show(rev, f"metrics/seconds/{stage}/{r.variant}.json")
             if s is not None:
                 seconds[stage] = json.loads(s)
         rows.append(study.row_from_metrics(r, json.loads(text), seconds, baseline, rev))
-        per_image = _show(rev, f"metrics/per_image/{r.variant}.csv")
+        per_image = show(rev, f"metrics/per_image/{r.variant}.csv")
         if per_image is not None:
             write_text(Path(args.per_image) / f"{name}.csv", per_image)
             copied += 1

@@ -1,10 +1,11 @@
-"""Running DVC from the project's scripts (views, sweeps, the full-scale run): one way to call it and one way to point
-experiments at the data. No stage imports this; experiments themselves run the stages."""
+"""Running DVC from the project's scripts (views, sweeps, the study, the full-scale run): one way to call it, to point
+experiments at the data, to wait for its queue and to read finished experiments back from git. No stage imports this; experiments themselves run the stages."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from vadlib.infra.config import load_params
@@ -26,3 +27,38 @@ def export_absolute_data_root(params: str | os.PathLike = "params.yaml") -> Path
     root = load_params(params).data.resolved_root.resolve()
     os.environ["VADLIB_DATA_ROOT"] = str(root)
     return root
+
+
+def git(*args: str) -> str:
+    """`git <args>`'s output; a failure becomes one `error:` exit naming the call."""
+    proc = subprocess.run(["git", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: git {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def experiment_refs(prefix: str = "") -> dict[str, tuple[str, str]]:
+    """{name: (baseline commit, experiment commit)} of the local DVC experiments whose name starts with `prefix`
+    (DVC keeps them as refs/exps/<baseline[:2]>/<baseline[2:]>/<name>)."""
+    out = {}
+    for line in git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").splitlines():
+        ref, _, sha = line.partition(" ")
+        parts = ref.split("/")
+        if len(parts) == 5 and len(parts[2]) == 2 and parts[4].startswith(prefix):
+            out[parts[4]] = (parts[2] + parts[3], sha)
+    return out
+
+
+def show(rev: str, path: str) -> str | None:
+    """The text of `path` in commit `rev`, or None where the commit has no such file."""
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def wait_for_queue(poll_seconds: float = 20) -> str:
+    """Block until `dvc queue status` lists nothing Queued or Running; returns that last status."""
+    while True:
+        status = dvc("queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        time.sleep(poll_seconds)
