@@ -28,6 +28,7 @@ from vadlib.infra.io import write_text
 FULL_SCALE = (
     "data.n_train=60000", "data.n_test=10000", "data.evaluator_pool=all", "evaluator.n_val=1000",
     "train.batch_size=512", "train.lr_decoder=0.0028", "train.epochs=150", "train.checkpoint_every=1",
+    "train.checkpoint_min_seconds=60",
     "fit.batch_size=4096",
 )
 OUT = Path("reports/full_scale.md")

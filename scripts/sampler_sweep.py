@@ -1,9 +1,12 @@
 """Sampler sweep: how the GMM's size, covariance and temperature trade sample quality against copying, per variant.
 
 Reads the committed pipeline outputs (models, evaluator, prepared data; run `dvc repro` first), refits each sampler
-setting below and scores `quality.n_samples` draws exactly as the `evaluate` stage does (same evaluator, same test
-and train images, same seed), then writes reports/sampler_sweep.md. Nothing in the pipeline depends on it; it documents
-why the `samplers` params are what they are. About 10 minutes on 2 CPU cores (5000 draws per setting):
+setting below and scores `quality.n_samples` draws as the `evaluate` stage does (same evaluator, train images and
+seed), then writes reports/sampler_sweep.md. The settings are chosen here, so they are scored against held-out real
+images (the evaluator's validation images, which neither the variants nor the evaluator trained on), never against the
+test images that `evaluate` reports: the test set is used once, for the chosen setting. Nothing in the pipeline depends
+on it; it documents why the `samplers` params are what they are. About 10 minutes on 2 CPU cores (5000 draws per
+setting):
 
     .venv/bin/python scripts/sampler_sweep.py
 """
@@ -47,14 +50,16 @@ def main() -> None:
     train_data, test_data, evaluator, held_out = committed_inputs(device)
     test, train = to_unit(test_data["images"]), to_unit(train_data["images"])
     held_out = to_unit(held_out)[: cfg.quality.n_samples]
-    ref = reference_set(evaluator, test, train, cfg.quality.n_samples)
-    real = sample_quality(evaluator, held_out, ref, cfg.quality, cfg.seed)
+    ref = reference_set(evaluator, held_out, train, cfg.quality.n_samples)
+    real = sample_quality(evaluator, test, ref, cfg.quality, cfg.seed)
     lines = [
         "# Sampler sweep", "",
         "Written by `python scripts/sampler_sweep.py` from the committed models (default params otherwise): "
-        f"{cfg.quality.n_samples} draws per setting, scored like the `evaluate` stage. A setting counts as a "
+        f"{cfg.quality.n_samples} draws per setting, scored like the `evaluate` stage but against "
+        f"{len(held_out)} held-out real images (the evaluator's validation images), not the test images: the "
+        "settings are chosen here and scored on the test images once, by `evaluate`. A setting counts as a "
         f"generator only if its feature-space nearest-train ratio is >= {NOT_A_COPY} (the no-copy gate); the pixel "
-        "ratio is shown for comparison. Held-out real images: FD "
+        "ratio is shown for comparison. The test images against the same held-out images: FD "
         f"{real['fd']:.2f}, recognisable {real['recognisable']:.3f}, ratios {real['nn_train_ratio']:.3f} "
         f"(features) / {real['nn_train_pixel_ratio']:.3f} (pixels).", "",
         "| variant | sampler | components | covariance, reg_covar, PCA dims | temperature | FD | recognisable | "

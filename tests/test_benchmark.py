@@ -67,6 +67,21 @@ def test_fold_micro_benchmark_matches_the_kernel_and_writes_its_file(tmp_path):
     assert all(r["max_abs_diff"] < 1e-4 and r["fold_speedup_forward_backward"] > 0 for r in rows)
 
 
+@pytest.mark.slow
+def test_checkpoint_cost_writes_the_whole_loop_state_rows_and_both_moments(tmp_path):
+    """2000 more `normal` rows add 2000 x 200 numbers x 4 bytes x 3 (rows, SparseAdam's two moments) = 4.8 MB: a
+    checkpoint without the moments (the state that makes a resume exact) would add 1.6 MB."""
+    sizes = []
+    for n in (200, 2200):
+        out = tmp_path / f"c{n}.json"
+        subprocess.run([sys.executable, str(BENCH / "checkpoint_cost.py"), "--n", str(n), "--rounds", "2",
+                        "--out", str(out)], check=True, capture_output=True, text=True)
+        result = json.loads(out.read_text())
+        assert result["n"] == n and len(result["seconds"]) == 2 and result["median_seconds"] > 0
+        sizes.append(result["file_mb"])
+    assert sizes[1] - sizes[0] == pytest.approx(4.8, rel=0.02)
+
+
 def _sweep_row(variant, settings, temperature, recognisable_vs_real):
     return {"variant": variant, "settings": settings, "temperature": temperature, "test_course_loss": 0.09876,
             "train_course_loss": 0.04, "best_sampler": "class_gmm", "best_fd": 8.1, "fd_vs_baseline": 0.134,

@@ -103,3 +103,25 @@ def test_evaluator_training_syncs_with_the_host_per_epoch_not_per_step():
     syncs(1)  # lazy CUDA init
     per_epoch = (syncs(6) - syncs(2)) / 4
     assert per_epoch <= 4, per_epoch  # the finite check, the epoch loss and the validation accuracy; not 10+
+
+
+def test_sample_quality_on_cuda_matches_the_cpu():
+    """With the evaluator on the GPU, the nearest-train searches and PRDC run there (float64, torch); FD and KID
+    stay in torchmetrics on the host. Every score agrees with the CPU path (PRDC there: the `prdc` package)."""
+    import copy
+
+    from helpers import StandIn
+    from vadlib.infra.config import QualityConfig
+    from vadlib.workflows.quality import reference_set, sample_quality
+
+    gen = torch.Generator().manual_seed(0)
+    real, train, fake = (torch.rand(n, 1, 28, 28, generator=gen) for n in (300, 200, 300))
+    cfg = QualityConfig(nearest_k=3)
+    scores = {}
+    for device in (CPU, CUDA):
+        net = copy.deepcopy(StandIn()).to(device)
+        scores[device.type] = sample_quality(net, fake, reference_set(net, real, train), cfg, seed=0)
+    for key, value in scores["cpu"].items():  # float32 features differ in rounding: a k-NN ball may gain or lose a
+        # point at its edge, which moves a PRDC share by 1/300
+        tolerance = {"abs": 2 / 300} if key in ("precision", "recall", "density", "coverage") else {"rel": 1e-4}
+        assert scores["cuda"][key] == pytest.approx(value, **tolerance), key

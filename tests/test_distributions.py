@@ -17,7 +17,7 @@ def params_for(name, n=4, dim=3, seed=0, scale=0.7, width=0.4):
 
 
 def test_registry_has_the_four_variants():
-    assert set(REGISTRY) == {"ad", "normal", "uniform", "laplace"}
+    assert set(REGISTRY) == {"ad", "normal", "uniform", "laplace", "uniform_ab"}
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
@@ -120,3 +120,20 @@ def test_laplace_sample_is_finite_at_the_edge_of_v():
     finally:
         torch.rand_like = orig
     assert torch.isfinite(z).all()
+
+
+def test_uniform_ab_is_the_same_family_read_from_raw_bounds():
+    """(a, b) = (c - h, c + h) gives the default Uniform's mean, draws and KL; crossed bounds (b < a) are the same box
+    to the KL (ln|b - a|) while their draws still lie between them; the class start is (centre -/+ width)."""
+    uniform, raw = get_distribution("uniform"), get_distribution("uniform_ab")
+    centre, half = torch.tensor([[0.8, -0.3]], dtype=torch.float64), torch.tensor([[0.6, 0.2]], dtype=torch.float64)
+    default_row, raw_row = torch.cat([centre, half.log()], 1), torch.cat([centre - half, centre + half], 1)
+    assert torch.allclose(raw.kl(raw_row), uniform.kl(default_row))
+    assert torch.allclose(raw.mean(raw_row), centre)
+    crossed = torch.cat([centre + half, centre - half], 1)
+    assert torch.allclose(raw.kl(crossed), raw.kl(raw_row))
+    torch.manual_seed(0)
+    z = raw.rsample(crossed.expand(10_000, 4))
+    assert ((z >= centre - half) & (z <= centre + half)).all()
+    start = raw.init(3, 2, 1.0, 0.1, torch.Generator().manual_seed(0))
+    assert torch.allclose(start[:, 2:] - start[:, :2], torch.full((3, 2), 0.2))

@@ -48,6 +48,17 @@ def test_none_only_when_every_sampler_copies():
     assert best_sampler(one_not, "prior")["name"] == "prior"
 
 
+def test_with_held_out_fds_the_choice_ignores_the_test_fd():
+    """The test FD of the chosen row is reported, but the choice is made on the held-out FD: here they disagree."""
+    study = rows(class_gmm=row(8.0, 0.91), gmm=row(9.0, 0.95), posterior=row(3.0, 0.40),
+                 gaussian=row(32.0, 1.29), prior=row(30.0, 1.41))
+    held_out = {"class_gmm": 8.6, "gmm": 8.4, "posterior": 1.0, "gaussian": 31.0, "prior": 29.0}
+    assert best_sampler(study, "prior")["name"] == "class_gmm"
+    best = best_sampler(study, "prior", held_out)
+    assert best["name"] == "gmm"  # the copier (posterior) stays out although its held-out FD is the lowest
+    assert best["fd_vs_baseline"] == pytest.approx(9.0 / 30.0)
+
+
 def test_reference_rows_are_never_the_best_sampler():
     """`real` and `reconstruction` have the lowest FDs and are no copies, yet they are not samplers."""
     study = rows(prior=row(60.0, 1.4), gaussian=row(33.0, 1.3))
@@ -101,6 +112,11 @@ def test_sample_study_excludes_the_posterior_that_replays_the_training_images():
     assert best["name"] in set(REGISTRY) - {"posterior"}
     assert samples[best["name"]]["nn_train_ratio"] >= NOT_A_COPY
     assert best["fd_vs_baseline"] == pytest.approx(samples[best["name"]]["fd"] / samples["gaussian"]["fd"])
+    assert best["held_out_fd"] > 0
+    density = study["code_density"]  # the PCA mixtures (gmm_pca_dim 4) and the replay have no density in code space
+    assert set(density["test_log_likelihood"]) == set(density["train_log_likelihood"]) == {"prior", "gaussian"}
+    assert density["best"] == max(density["test_log_likelihood"], key=density["test_log_likelihood"].get)
+    assert density["best_test_log_likelihood"] == density["test_log_likelihood"][density["best"]]
 
 
 def test_the_committed_best_samplers_pass_the_gate():

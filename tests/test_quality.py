@@ -11,7 +11,8 @@ from vadlib.infra.config import QualityConfig
 from vadlib.infra.errors import DivergenceError
 from vadlib.workflows.probes import active_units, knn_probe, latent_quality, pixel_knn_accuracy
 from vadlib.workflows.quality import (
-    KEYS, class_shares, frechet_distance, kernel_distance, nn_distance, prdc_metrics, reference_set, sample_quality,
+    KEYS, class_shares, frechet_distance, kernel_distance, nn_distance, prdc_metrics, prdc_on_device, reference_set,
+    sample_quality,
 )
 
 CFG = QualityConfig(nearest_k=3, confidence=0.9)
@@ -212,15 +213,16 @@ def test_latent_quality_on_a_symmetric_line():
     """1-D codes: class 0 at -3, -2, -1 and class 1 at 1, 2, 3. By symmetry both logistic probes (standardised and
     as is) put their boundary at 0, so test codes -5 (class 0), -0.5 (class 1), 0.5 (class 1), 4 (class 1) get
     0, 0, 1, 1: 3 of 4. 1-NN: -5 -> -3 (0), -0.5 -> -1 (0), 0.5 -> 1 (1), 4 -> 3 (1): 3 of 4; cosine 1-NN reads the
-    sign alone: the same 3 of 4. Variance of the train codes 28/5: one active unit at threshold 5.5, none at 5.7."""
+    sign alone: the same 3 of 4. One dimension is its own mean variance: active at a relative threshold of 0.99, not
+    at 1 (the variance must exceed it)."""
     train, ytr = torch.tensor([[-3.0], [-2.0], [-1.0], [1.0], [2.0], [3.0]]), torch.tensor([0, 0, 0, 1, 1, 1])
     test, yte = torch.tensor([[-5.0], [-0.5], [0.5], [4.0]]), torch.tensor([0, 1, 1, 1])
     ad = get_distribution("ad")
-    out = latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=5.5))
+    out = latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=0.99))
     assert out == {"knn_accuracy": 0.75, "knn_cosine_accuracy": 0.75, "logreg_accuracy": 0.75,
                    "logreg_unscaled_accuracy": 0.75, "active_units": 1}
     assert type(out["active_units"]) is int
-    assert latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=5.7))[
+    assert latent_quality(ad, train, ytr, test, yte, QualityConfig(nearest_k=1, active_threshold=1.0))[
         "active_units"] == 0
 
 
@@ -260,8 +262,16 @@ def test_cosine_knn_reads_the_direction_euclidean_the_position():
 def test_active_units_counts_dims_whose_means_vary():
     gen = torch.Generator().manual_seed(0)
     means = torch.randn(500, 4, generator=gen) * torch.tensor([1.0, 0.3, 0.05, 0.0])  # variances 1, .09, .0025, 0
-    assert active_units(means, 0.01) == 2
+    assert active_units(means, 0.01) == 2  # mean variance 0.273: threshold 0.00273 lies between .0025 and .09
     assert active_units(means, 0.001) == 3
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_active_units_are_relative_to_the_codes_own_scale(scale):
+    """The AD's code scale is arbitrary: rescaling the codes must not change the count (an absolute threshold of
+    0.01 would count 0 units at 1e-3 and 3 at 1e3)."""
+    means = torch.randn(500, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 0.3, 0.05, 0.0])
+    assert active_units(means * scale, 0.01) == 2
     assert latent_quality(get_distribution("ad"), means, torch.arange(500) % 4, means, torch.arange(500) % 4,
                           CFG)["active_units"] == 2
 
@@ -351,3 +361,15 @@ def test_prdc_compares_equal_sized_sets_when_there_are_more_samples_than_real_im
     assert scores["nn_train_distance"] == scores["nn_train_pixel_distance"] == pytest.approx(1.3625)
     assert scores["nn_train_ratio"] == scores["nn_train_pixel_ratio"] == pytest.approx(1.3625 / 1.5)
     assert (scores["recognisable"], scores["min_class_share"]) == (0.0, 0.0)  # all argmax class 0, at p = 0.1
+
+
+@pytest.mark.parametrize("n_real, n_fake, k", [(120, 120, 3), (150, 90, 5)])
+def test_prdc_on_device_matches_the_prdc_package(n_real, n_fake, k):
+    """The GPU path's torch PRDC, run here on the CPU, against `prdc.compute_prdc` on shifted, partly overlapping
+    clouds (every score strictly between 0 and 1, so a flipped comparison or radius would show)."""
+    gen = torch.Generator().manual_seed(3)
+    real = torch.randn(n_real, 8, generator=gen, dtype=torch.float64)
+    fake = torch.randn(n_fake, 8, generator=gen, dtype=torch.float64) * 1.3 + 0.4
+    ours, package = prdc_on_device(real, fake, k), prdc_metrics(real, fake, k)
+    assert all(0 < package[key] < 1 for key in ("precision", "recall", "coverage"))
+    assert ours == pytest.approx(package, abs=1e-12)

@@ -46,3 +46,22 @@ def test_resume_state_is_restored_on_a_device_other_than_the_cpu(tmp_path, monke
     assert restored["epoch"] == 4
     assert torch.equal(restored["shuffle"], saved["rng_shuffle"])
     assert torch.equal(restored["cpu"], saved["rng_cpu"])
+
+
+@pytest.mark.parametrize("min_seconds, saved_at", [(0, [1, 2, 3, 4, 5]), (60, [2, 4]), (1e6, [])])
+def test_checkpoint_min_seconds_skips_due_checkpoints_until_enough_time_has_passed(tmp_path, monkeypatch,
+                                                                                   min_seconds, saved_at):
+    """A clock that advances 40 s per reading: with a 60 s minimum every other due checkpoint is written (the
+    reading after a save restarts the wait); 0 keeps every one; a long minimum skips them all. The last epoch
+    never checkpoints (the model file follows)."""
+    import vadlib.workflows.train as train_mod
+
+    readings = iter(range(0, 10_000, 40))
+    monkeypatch.setattr(train_mod, "clock", lambda: next(readings))
+    epochs = []
+    real_save = train_mod.save_tensors
+    monkeypatch.setattr(train_mod, "save_tensors", lambda path, state: (epochs.append(state["epoch"]),
+                                                                        real_save(path, state)))
+    cfg = tiny_config(train={"epochs": 6, "checkpoint_every": 1, "checkpoint_min_seconds": min_seconds})
+    train_variant(cfg, "normal", tiny_data(), CPU, resume_path=tmp_path / "resume.pt", progress=False)
+    assert epochs == saved_at

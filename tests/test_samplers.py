@@ -322,3 +322,46 @@ def test_posterior_draws_follow_the_mixture_of_the_rows_own_distributions(dist_n
     within = np.diag(ROW_VARIANCE[dist_name](ROW_WIDTHS).mean(0))
     expected = temperature**2 * within + mle_cov(ROW_MEANS)
     assert_moments(draw(sampler, N_DRAWS, 0), ROW_MEANS.mean(0), expected)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_log_density_is_the_density_each_sampler_draws_from(temperature):
+    """prior and gaussian against scipy's multivariate normal, the mixtures against scikit-learn's score_samples of
+    the same fit (temperature 1) and against a hand-summed mixture (any temperature)."""
+    from scipy.stats import multivariate_normal
+
+    codes = two_clusters(n=120, dim=3, gap=3.0)
+    dist, t, labels = get_distribution("ad"), temperature, labels_for(120)
+    z = torch.randn(9, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 2
+    prior = get_sampler("prior").fit(dist, codes, cfg(temperature=t), 0)
+    assert prior.log_density(z).numpy() == pytest.approx(
+        multivariate_normal(np.zeros(3), t * t * np.eye(3)).logpdf(z.numpy()), rel=1e-10)
+    gauss = get_sampler("gaussian").fit(dist, codes, cfg(temperature=t), 0)
+    cov = (gauss.chol @ gauss.chol.T).numpy() * t * t
+    assert gauss.log_density(z).numpy() == pytest.approx(
+        multivariate_normal(gauss.mu.numpy(), cov).logpdf(z.numpy()), rel=1e-10)
+    for name in ("gmm", "class_gmm"):
+        mix = get_sampler(name).fit(dist, codes, cfg(temperature=t), 0, labels)
+        by_hand = sum(float(w) * multivariate_normal(c.numpy(), t * t * (L @ L.T).numpy()).pdf(z.numpy())
+                      for w, c, L in zip(mix.weights, mix.centres, mix.chols))
+        assert mix.log_density(z).numpy() == pytest.approx(np.log(by_hand), rel=1e-9)
+
+
+def test_gmm_log_density_is_scikit_learns_score():
+    from sklearn.mixture import GaussianMixture
+
+    from vadlib.infra.runtime import derive_seed
+
+    codes = two_clusters(n=200, dim=3)
+    gmm = get_sampler("gmm").fit(get_distribution("ad"), codes, CFG, 0)
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 5
+    reference = GaussianMixture(CFG.gmm_components, covariance_type=CFG.gmm_covariance, reg_covar=CFG.gmm_reg_covar,
+                                random_state=derive_seed(0, "samplers/gmm") % 2**32).fit(codes.double().numpy())
+    assert gmm.log_density(z).numpy() == pytest.approx(reference.score_samples(z.numpy()), rel=1e-9)
+
+
+def test_samplers_without_a_density_in_code_space_say_so():
+    codes = two_clusters(n=100, dim=4)
+    dist = get_distribution("ad")
+    assert get_sampler("posterior").fit(dist, codes, CFG, 0).log_density(codes) is None
+    assert get_sampler("gmm").fit(dist, codes, cfg(gmm_pca_dim=2), 0).log_density(codes) is None

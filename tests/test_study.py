@@ -19,7 +19,7 @@ from helpers import StandIn, tiny_config, tiny_data
 from vadlib.core.distributions import get_distribution
 from vadlib.infra.errors import VadlibError
 from vadlib.workflows import evaluate as evaluate_mod
-from vadlib.workflows import study
+from vadlib.workflows import ablation, study
 from vadlib.workflows.metrics import gaussian_nll, negative_elbo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,6 +143,32 @@ def test_the_paired_bootstrap_of_a_constant_difference_is_that_constant():
     assert r["excludes_zero"] and r["n"] == 1000
 
 
+def test_course_loss_from_per_image_squared_errors_is_the_course_loss():
+    """The per-image table holds squared errors on [0, 1]; the course's batched 0-255 measure follows from them
+    (1000 images: 15 batches of 64 and a short one of 40)."""
+    import torch
+
+    from vadlib.workflows.metrics import course_loss, per_image_squared_error
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (1000, 28, 28), generator=gen, dtype=torch.uint8)
+    recon = torch.rand(1000, 1, 28, 28, generator=gen)
+    squared = per_image_squared_error(images, recon).numpy()
+    expected = course_loss(images.double(), recon.double() * 255.0)
+    assert study.course_loss_from_squared_errors(squared) == pytest.approx(expected, rel=1e-12)
+    assert study.course_loss_from_squared_errors(np.stack([squared, squared])) == pytest.approx([expected] * 2)
+
+
+def test_the_paired_bootstrap_takes_a_statistic_over_the_same_resample():
+    """B's errors are A's times 4: course_loss (a square root of summed errors) doubles on every resample, so each
+    resampled difference is A's own course_loss on that resample: the interval lies around the full-set value c."""
+    a = np.random.default_rng(2).gamma(2.0, 10.0, 1000)
+    r = study.paired_bootstrap(a, 4 * a, n_boot=500, statistic=study.course_loss_from_squared_errors)
+    c = study.course_loss_from_squared_errors(a)
+    assert r["diff"] == pytest.approx(c) and r["excludes_zero"]
+    assert c * 0.9 < r["lo"] <= r["hi"] < c * 1.1
+
+
 def test_the_paired_bootstrap_of_a_symmetric_difference_straddles_zero():
     a = np.zeros(1000)
     b = np.tile([1.0, -1.0], 500)  # mean 0, sd 1: the mean's sd is 1/sqrt(1000) = 0.0316
@@ -182,7 +208,11 @@ def hand_table(tmp_path):
 def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
     table, per_image = hand_table(tmp_path)
     out = tmp_path / "reports/study.md"
-    text = study.write_report(table, study.grid(0.2), out, tmp_path / "reports/study/figures", per_image, n_boot=500)
+    ablation_rows = tmp_path / "reports/study/uniform_ablation.csv"
+    ablation.append_row({"step": 0, "change": ablation.STEPS[0][0], "family": "uniform", "train_epochs": 200,
+                         "fit_epochs": 100, "train_course_loss": 0.15, "test_course_loss": 0.17}, ablation_rows)
+    text = study.write_report(table, study.grid(0.2), out, tmp_path / "reports/study/figures", per_image, n_boot=500,
+                              ablation_table=ablation_rows)
     assert out.read_text() == text and (tmp_path / "reports/study/figures/study.png").read_bytes()[:4] == b"\x89PNG"
     assert "Runs present: 9 of 39 expected." in text and "Missing runs (30)" in text
     assert "`study-normal-b0.002-s0`" in text and "`study-normal-b0.02-s0`" not in text
@@ -191,13 +221,20 @@ def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
     line = next(ln for ln in text.splitlines() if ln.startswith("| test course_loss | normal b0.02 | uniform b0.02"))
     assert line.endswith("| **real** |")
     assert "| test course_loss | normal b0.02 | laplace b0.02 | 0 | – | undetermined (< 2 seeds) |" in text
-    assert "| 0.02 | 0 | normal | uniform | 1 | [1, 1] | yes |" in text  # the paired bootstrap, constant shift
+    # the paired bootstrap of a constant shift of 1 per image: MSE up by exactly 1/784, course_loss up on every
+    # resample
+    assert "| 0.02 | 0 | normal | uniform | test MSE | 0.001276 | [0.001276, 0.001276] | yes |" in text
+    course = next(ln for ln in text.splitlines() if ln.startswith("| 0.02 | 0 | normal | uniform | test course_loss"))
+    assert course.endswith("| yes |")
+    assert "## Why the original Uniform failed" in text and "uniform_ablation.csv`](study/uniform_ablation.csv)" in text
+    assert "| 0 | the original recipe | 200 / 100 | 0.1500 | 0.1700 | — | — |" in text
+    assert "| — | the original report | ~750 / ~500 | 0.1457 | 0.1644 | 0.0186 | 0.1112 |" in text
     assert "- beta 0.02: real differences between families: test course_loss (normal vs uniform: 0.1)" in text
 
 
 def test_the_report_of_an_empty_table_names_every_missing_run(tmp_path):
     text = study.write_report(tmp_path / "absent.csv", study.grid(0.2), tmp_path / "study.md", tmp_path / "fig",
-                              tmp_path / "pi")
+                              tmp_path / "pi", ablation_table=tmp_path / "no_ablation.csv")
     assert "Runs present: 0 of 39 expected." in text and "No runs yet" in text
     assert "Missing runs (39)" in text and all(f"`{r.name}`" in text for r in study.grid(0.2))
     assert not (tmp_path / "fig").exists()

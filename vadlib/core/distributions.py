@@ -3,7 +3,8 @@
 Training and fitting only ever call the methods below, so adding a family means adding one class
 with `@register`. Each image owns a flat row of `n_params * latent_dim` numbers in a latent table;
 the classes say how to read that row. Widths are stored as logs so every constraint (sigma > 0,
-b > a, b > 0) holds for any value the optimiser produces.
+b > a, b > 0) holds for any value the optimiser produces; `uniform_ab`, the original course parametrisation kept to
+reproduce its result, is the one exception.
 
 The auto-decoder is the degenerate member: a point mass whose "KL" is the finite part of a point's
 divergence from N(0, I), 0.5 * ||z||^2 — exactly DeepSDF's L2 code regulariser, weighted by beta.
@@ -139,3 +140,34 @@ class Laplace(LatentDistribution):
     def kl(self, params):
         mu, log_b = self.split(params)
         return (-1 - (math.log(2.0) + log_b) + HALF_LOG_2PI + (mu.pow(2) + 2 * (2 * log_b).exp()) / 2).sum(-1)
+
+
+@register
+class UniformBounds(Uniform):
+    """The original course parametrisation: the bounds (a, b) themselves, learned with no constraint that b > a.
+
+    Not a default: it exists to reproduce the original Uniform result (scripts/uniform_ablation.py). The width enters
+    the KL as ln|b - a|, so a row whose bounds cross is still a uniform on [min, max] to the KL; a row whose bounds
+    meet has an infinite KL, which training reports as a divergence.
+    """
+
+    name = "uniform_ab"
+
+    def split(self, params):
+        a, b = params.chunk(2, dim=-1)
+        return a, b
+
+    def init(self, n, dim, scale, width, generator):
+        centre = torch.randn(n, dim, generator=generator) * scale
+        return torch.cat([centre - width, centre + width], dim=1)
+
+    def bounds(self, params):
+        return self.split(params)
+
+    def mean(self, params):
+        a, b = self.split(params)
+        return (a + b) / 2
+
+    def kl(self, params):
+        a, b = self.split(params)
+        return (-torch.log((b - a).abs()) + HALF_LOG_2PI + (a * a + a * b + b * b) / 6).sum(-1)

@@ -5,9 +5,13 @@ fitted after training (`gaussian`, or the RAE-style `gmm` of Ghosh et al., ICLR 
 per class of the training images, whose labels the class initialisation already uses). `posterior` replays the
 aggregate posterior, the upper bound any fitted density aims at. Every sampler reads only `dist.mean` and
 `dist.rsample`, so all of them work for every latent family. Sampling takes an explicit torch generator and never
-touches a global RNG, so a seed fixes the codes exactly.
+touches a global RNG, so a seed fixes the codes exactly. Samplers that are densities also give `log_density`, the
+log-likelihood of codes under what they draw from (the fitted test codes' score under it tells how well the density
+generalises beyond the train codes it was fitted to).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -50,6 +54,21 @@ class Sampler:
         """Codes [n, dim], float32 on CPU, a pure function of the generator's state."""
         raise NotImplementedError
 
+    def log_density(self, codes: Tensor) -> Tensor | None:
+        """ln p(z) in nats per code (float64 [n]) under the distribution `sample` draws from (temperature included),
+        or None where that is no density in the code space (an empirical replay, a mixture in a PCA subspace)."""
+        return None
+
+
+def _gaussian_log_density(z: Tensor, centres: Tensor, chols: Tensor) -> Tensor:
+    """ln N(z_i; centre_c, L_c L_c^T) for every code i and component c: float64 [n, C] (one triangular solve per
+    component for all codes at once)."""
+    logdet = torch.log(torch.diagonal(chols, dim1=-2, dim2=-1)).sum(-1)  # ln sqrt(det) per component
+    const = z.shape[1] * math.log(2 * math.pi)
+    columns = [-0.5 * (torch.linalg.solve_triangular(chol, (z - centre).T, upper=False).pow(2).sum(0) + const) - ld
+               for centre, chol, ld in zip(centres, chols, logdet)]
+    return torch.stack(columns, dim=1) if columns else torch.zeros(len(z), 0, dtype=torch.float64)
+
 
 @register
 class Prior(Sampler):
@@ -60,6 +79,10 @@ class Prior(Sampler):
 
     def sample(self, n, generator):
         return torch.randn(n, self.dim, generator=generator) * self.temperature
+
+    def log_density(self, codes):
+        eye = self.temperature * torch.eye(self.dim, dtype=torch.float64)
+        return _gaussian_log_density(codes.double(), torch.zeros(1, self.dim, dtype=torch.float64), eye[None])[:, 0]
 
 
 @register
@@ -80,6 +103,9 @@ class Gaussian(Sampler):
     def sample(self, n, generator):
         eps = torch.randn(n, self.dim, generator=generator).double()
         return (self.mu + self.temperature * eps @ self.chol.T).float()
+
+    def log_density(self, codes):
+        return _gaussian_log_density(codes.double(), self.mu[None], self.temperature * self.chol[None])[:, 0]
 
 
 def _component_covariances(gmm, k: int) -> Tensor:
@@ -158,6 +184,12 @@ class GMM(Sampler):
         if self.basis is not None:
             z = z @ self.basis + self.offset
         return z.float()
+
+    def log_density(self, codes):
+        if self.basis is not None:
+            return None  # a density on the PCA subspace only
+        per_component = _gaussian_log_density(codes.double(), self.centres, self.temperature * self.chols)
+        return torch.logsumexp(per_component + torch.log(self.weights)[None], dim=1)
 
 
 @register

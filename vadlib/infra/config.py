@@ -71,6 +71,7 @@ class TrainConfig:
     schedule: str = _choice("cosine", "constant", "cosine")
     warmup_epochs: int = _num(0, 0, 100000)
     checkpoint_every: int = _num(10, 0, 100000)
+    checkpoint_min_seconds: float = _num(0.0, 0.0, 1e6)  # skip a due checkpoint until this long after the last
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ class QualityConfig:
     n_samples: int = _num(5000, 10, 100000)  # per sampler; PRDC uses the first min(n_samples, n_test) of them
     nearest_k: int = _num(5, 1, 100)  # precision/recall/density/coverage and the k-NN probe
     confidence: float = _num(0.9, 0.0, 1.0, lo_open=True)  # "recognisable": evaluator confidence at least this
-    active_threshold: float = _num(0.01, 0.0, 1e6)  # a latent unit is active if its code means vary more than this
+    active_threshold: float = _num(0.01, 0.0, 1e6)  # a latent unit is active if its code means' variance exceeds
+    # this fraction of the mean variance of a unit (relative: the AD's code scale is arbitrary)
 
 
 @dataclass(frozen=True)

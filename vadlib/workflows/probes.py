@@ -7,7 +7,8 @@ carry its class while its length carries, say, brightness. The logistic probe ru
 codes as they are: standardising gives every dimension unit variance, which inflates near-constant directions (the
 AD's L2 penalty leaves ~90 of them), so the two together show whether the class lives in the directions the code
 actually uses. Active units follow Burda et al. (2016): a unit whose mean code barely varies across images carries
-no information (an absolute threshold, so for the AD, whose code scale BatchNorm makes arbitrary, read it with care).
+no information. Their threshold is an absolute variance (0.01), which suits a VAD, whose prior fixes the scale, but
+not the AD, whose code scale BatchNorm makes arbitrary; here it is relative to the mean variance of a unit.
 """
 from __future__ import annotations
 
@@ -41,8 +42,10 @@ def pixel_knn_accuracy(train_images: Tensor, train_labels: Tensor, test_images: 
 
 
 def active_units(means: Tensor, threshold: float) -> int:
-    """Number of latent dims whose code means vary across images by more than `threshold` (variance)."""
-    return int((means.double().var(dim=0) > threshold).sum())
+    """Number of latent dims whose code means vary across images by more than `threshold` times the mean variance
+    of a dim: relative, so that rescaling the codes (the AD's scale is arbitrary) leaves the count unchanged."""
+    variance = means.double().var(dim=0)
+    return int((variance > threshold * variance.mean()).sum())
 
 
 def _means(dist, params: Tensor) -> Tensor:

@@ -150,7 +150,8 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
         + ("`class_gmm` splits `gmm`'s components over one mixture per class of the training images (their labels, "
            "which the class initialisation uses too), so no component straddles two classes. "
            if "class_gmm" in samplers else "")
-        + "The best sampler has the lowest FD among those whose samples are no copies: mean distance to the nearest "
+        + "The best sampler has the lowest FD against the held-out real images (so the test images it is scored on "
+        "play no part in choosing it) among those whose samples are no copies: mean distance to the nearest "
         "training image, in the evaluator's feature space, >= 0.9x that of the real test images. The pixel-space "
         "ratio is shown in brackets; it reads blur as closeness and marks even the decoded test reconstructions "
         f"as {_fmt(first['samples']['reconstruction']['nn_train_pixel_ratio'], 2)}x, so it is not the gate.", "",

@@ -26,7 +26,8 @@ import numpy as np
 
 from ..infra.errors import VadlibError
 from ..infra.io import write_text
-from .report import std_upper_factor
+from . import ablation
+from .report import ORIGINAL, std_upper_factor
 
 FAMILIES = ("normal", "uniform", "laplace")
 BETAS = (0.002, 0.02, 0.2, 1.0)
@@ -42,7 +43,8 @@ TIMED_STAGES = ("train", "fit", "evaluate")  # the stages a study run reruns for
 KEY_COLUMNS = ("variant", "beta", "seed")
 METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test_nelbo_rec", "best_fd",
                   "best_recognisable", "best_precision", "best_recall", "best_density", "best_coverage",
-                  "knn_accuracy", "logreg_accuracy", "active_units")
+                  "best_held_out_fd", "knn_accuracy", "logreg_accuracy", "logreg_unscaled_accuracy", "active_units",
+                  "test_code_log_likelihood")
 COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:5], "best_sampler", *METRIC_COLUMNS[5:],
            "baseline", "experiment", "machine", "seconds")
 # the figures the report judges, with their titles; lower is better for the first, second and fourth
@@ -97,7 +99,8 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
     files ({stage: content}); figures a variant lacks (the AD's KL and ELBO) stay empty."""
     try:
         test, latent = metrics["test"], metrics["latent"]
-        best = metrics["best_sampler"]["name"]
+        chosen = metrics["best_sampler"]
+        best = chosen["name"]
         sample = metrics["samples"].get(best, {})
     except (KeyError, TypeError) as exc:
         raise VadlibError(f"{run.name}: metrics file lacks {exc}; is it a metrics/variants/<variant>.json?") from None
@@ -110,8 +113,13 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
             "best_fd": sample.get("fd"), "best_recognisable": sample.get("recognisable"),
             "best_precision": sample.get("precision"), "best_recall": sample.get("recall"),
             "best_density": sample.get("density"), "best_coverage": sample.get("coverage"),
-            "knn_accuracy": latent.get("knn_accuracy"), "logreg_accuracy": latent.get("logreg_accuracy"),
-            "active_units": latent.get("active_units"), "baseline": baseline, "experiment": experiment,
+            "best_held_out_fd": chosen.get("held_out_fd"), "knn_accuracy": latent.get("knn_accuracy"),
+            "logreg_accuracy": latent.get("logreg_accuracy"),
+            "logreg_unscaled_accuracy": latent.get("logreg_unscaled_accuracy"),
+            "active_units": latent.get("active_units"),
+            "test_code_log_likelihood": metrics.get("code_density", {}).get("best_test_log_likelihood"),
+            "baseline": baseline,
+            "experiment": experiment,
             "machine": "; ".join(sorted(set(devices))), "seconds": round(total, 2) if seconds else None}
 
 
@@ -211,9 +219,26 @@ def seed_rule(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> di
     return {"diff": diff, "threshold": threshold, "real": abs(diff) > threshold}
 
 
+COURSE_BATCH = 64
+PIXELS = 784
+
+
+def course_loss_from_squared_errors(squared: np.ndarray, batch_size: int = COURSE_BATCH) -> np.ndarray:
+    """`course_loss` from per-image squared errors on [0, 1] (rows of `squared` [..., n] are image sets in order):
+    a batch's ||x - x_rec||_F on 0-255 is 255 sqrt(sum of its images' squared errors), divided by B x 784, then the
+    plain mean over consecutive batches (a short last batch counts as one), as `metrics.course_loss` computes it."""
+    squared = np.asarray(squared, dtype=float)
+    n = squared.shape[-1]
+    starts = np.arange(0, n, batch_size)
+    sizes = np.minimum(starts + batch_size, n) - starts
+    per_batch = 255.0 * np.sqrt(np.add.reduceat(squared, starts, axis=-1)) / (sizes * PIXELS)
+    return per_batch.mean(axis=-1)
+
+
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int = 10000, seed: int = 0,
-                     level: float = 0.95) -> dict:
-    """Percentile bootstrap interval of mean(b - a) over paired items (resampled together, numpy, seeded)."""
+                     level: float = 0.95, statistic=None) -> dict:
+    """Percentile bootstrap interval of statistic(b) - statistic(a) over paired items (resampled together, numpy,
+    seeded). `statistic` maps [k, n] resampled rows to [k] values; default the mean (a mean per-image difference)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
         raise VadlibError(f"paired bootstrap: needs two equal-length non-empty 1-d samples, got shapes {a.shape} "
@@ -222,15 +247,16 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int = 10000
         raise VadlibError("paired bootstrap: the samples hold NaN or infinite values")
     if n_boot < 1 or not 0 < level < 1:
         raise VadlibError(f"paired bootstrap: got n_boot {n_boot}, level {level}; expected n_boot >= 1, 0 < level < 1")
-    d = b - a
+    stat = statistic or (lambda x: x.mean(axis=-1))
     rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
+    diffs = np.empty(n_boot)
     for start in range(0, n_boot, 1000):  # chunks bound memory at 1000 x n indices
         stop = min(start + 1000, n_boot)
-        means[start:stop] = d[rng.integers(0, d.size, size=(stop - start, d.size))].mean(axis=1)
+        idx = rng.integers(0, a.size, size=(stop - start, a.size))
+        diffs[start:stop] = stat(b[idx]) - stat(a[idx])
     tail = 100 * (1 - level) / 2
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return {"diff": float(d.mean()), "lo": float(lo), "hi": float(hi), "n": int(d.size),
+    lo, hi = np.percentile(diffs, [tail, 100 - tail])
+    return {"diff": float(stat(b[None])[0] - stat(a[None])[0]), "lo": float(lo), "hi": float(hi), "n": int(a.size),
             "excludes_zero": bool(lo > 0 or hi < 0)}
 
 
@@ -304,8 +330,9 @@ def _figure(df, path: Path) -> None:
 
 def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | os.PathLike = REPORT,
                  figures: str | os.PathLike = FIGURES, per_image_dir: str | os.PathLike = PER_IMAGE_DIR,
-                 n_boot: int = 10000, seed: int = 0) -> str:
-    """Write the study's markdown report (and its figure) from the table; returns the text. Lists missing runs."""
+                 n_boot: int = 10000, seed: int = 0, ablation_table: str | os.PathLike = ablation.TABLE) -> str:
+    """Write the study's markdown report (and its figure) from the table; returns the text. Lists missing runs.
+    The Uniform ablation's table (`ablation_table`, when present) closes it."""
     out, figures, per_image_dir = Path(out), Path(figures), Path(per_image_dir)
     df = load_table(table)
     have = {row_key(r) for r in df.to_dict("records")}
@@ -329,6 +356,7 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
         lines += ["", f"Missing runs ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing) + "."]
     if df.empty:
         lines += ["", "No runs yet: `python scripts/study.py queue` runs them, `collect` adds them to the table."]
+        lines += ablation_section(ablation_table, out)
         text = "\n".join(lines) + "\n"
         write_text(out, text)
         return text
@@ -349,10 +377,11 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
               "| figure | A | B | B − A | 3 x U | verdict |", "|---|---|---|---|---|---|"]
     lines += [f"| {HEADLINE[p['metric']]} | {p['a']} | {p['b']} | {_fmt(p['diff'])} | {_fmt(p['threshold'])} | "
               f"{_verdict(p['real'])} |" for p in judged]
-    lines += ["", "## Paired bootstrap: test per-image squared error, same beta and seed", "",
-              f"Mean over the test images of B's minus A's squared error (sum over pixels, [0, 1]); 95% percentile "
-              f"interval from {n_boot} resamples of the images (numpy, seed {seed}).", "",
-              "| beta | seed | A | B | B − A | 95% interval | excludes 0 |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "## Paired bootstrap: test reconstruction, same beta and seed", "",
+              "B's minus A's test MSE (per pixel, [0, 1]) and test course_loss, both from the per-image squared "
+              f"errors; 95% percentile interval from {n_boot} resamples of the test images, the same resample for A "
+              f"and B (numpy, seed {seed}; course_loss recomputed over each resample's batches of 64).", "",
+              "| beta | seed | A | B | figure | B − A | 95% interval | excludes 0 |", "|---|---|---|---|---|---|---|---|"]
     boot_rows = 0
     for (beta, s), group in df.groupby(["beta", "seed"]):
         runs = {r["variant"]: r["run"] for r in group.to_dict("records") if r["variant"] in FAMILIES}
@@ -362,12 +391,15 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
                 pa, pb = per_image_dir / f"{runs[fa]}.csv", per_image_dir / f"{runs[fb]}.csv"
                 if not (pa.exists() and pb.exists()):
                     continue
-                r = paired_bootstrap(read_per_image(pa), read_per_image(pb), n_boot, seed)
+                sa, sb = read_per_image(pa), read_per_image(pb)
                 boot_rows += 1
-                lines.append(f"| {beta:g} | {int(s)} | {fa} | {fb} | {_fmt(r['diff'])} | "
-                             f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {'yes' if r['excludes_zero'] else 'no'} |")
+                for figure, stat in (("test MSE", lambda x: x.mean(axis=-1) / PIXELS),
+                                     ("test course_loss", course_loss_from_squared_errors)):
+                    r = paired_bootstrap(sa, sb, n_boot, seed, statistic=stat)
+                    lines.append(f"| {beta:g} | {int(s)} | {fa} | {fb} | {figure} | {_fmt(r['diff'])} | "
+                                 f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {'yes' if r['excludes_zero'] else 'no'} |")
     if not boot_rows:
-        lines.append("| – | – | – | – | – | no pair of runs with per-image files yet | – |")
+        lines.append("| – | – | – | – | – | – | no pair of runs with per-image files yet | – |")
     lines += ["", "## Per beta", ""]
     for beta in sorted(df.beta.unique()):
         fam = [p for p in judged if p["beta"] == beta and p["a"].split()[0] in FAMILIES]
@@ -382,6 +414,23 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
             sentence = f"no difference between families is real by the seed rule ({len(fam)} comparisons"
             sentence += f", {open_} undetermined)." if open_ else ")."
         lines.append(f"- beta {beta:g}: {sentence}")
+    lines += ablation_section(ablation_table, out)
     text = "\n".join(lines) + "\n"
     write_text(out, text)
     return text
+
+
+def ablation_section(table: str | os.PathLike, out: Path) -> list[str]:
+    """The Uniform ablation's markdown (vadlib/workflows/ablation.py) with the original report's figures on top."""
+    rows = ablation.read_rows(table)
+    if not rows:
+        return []
+    original = {f: tuple(f"{v:.4f}" for v in ORIGINAL[f]) for f in ("uniform", "normal")}
+    return ["", "## Why the original Uniform failed: one change at a time", "",
+            f"Written from [`{Path(table).as_posix()}`]({Path(os.path.relpath(table, out.parent)).as_posix()}) "
+            "(`python scripts/uniform_ablation.py`). Train and test course_loss of Uniform and of Normal, the control; "
+            "each step keeps the earlier ones. Step 0 is the original recipe: Adam at lr 0.01 for decoder and codes "
+            "at constant rates, no weight decay, the Uniform's bounds (a, b) learned raw (`uniform_ab`), the class "
+            "start, and test codes fitted from a random start at lr 0.01. The last step is today's default. The "
+            "codes' optimiser is SparseAdam throughout (the original used dense Adam), and beta is today's 0.002.",
+            "", *ablation.markdown(rows, original)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from ..infra.io import load_tensors, save_tensors
 from ..core.latents import initial_params, latent_table
 from ..core.models import Decoder, images_to_device
 from ..core.optimize import Loop, lr_lambda
-from ..infra.distributed import SINGLE, World, agree, barrier, gather_rows, local_batch, shard
+from ..infra.distributed import SINGLE, World, agree, all_sum, barrier, gather_rows, local_batch, shard
 from ..infra.runtime import generator, seed_everything
 
 
@@ -78,6 +79,9 @@ def build_loop(cfg: Config, variant: str, train_data: dict, device: torch.device
                 label=f"train/{variant}", net=net, world=world, steps_per_epoch=steps_per_epoch, n_total=n_total)
 
 
+clock = time.monotonic  # the checkpoint cadence's clock (tests replace it)
+
+
 def _loop_state(loop: Loop, fp: str) -> dict:
     state = {
         "fingerprint": fp,
@@ -111,6 +115,16 @@ def _restore(loop: Loop, state: dict) -> None:
         torch.cuda.set_rng_state_all(state["rng_cuda"])
 
 
+def _due(elapsed: float, min_seconds: float, world: World, device: torch.device) -> bool:
+    """A due checkpoint is written only `min_seconds` after the last (0: always). Every rank must decide alike, or
+    their resume files would hold different epochs, so the slowest clock decides for all."""
+    if min_seconds <= 0:
+        return True
+    if not world.active:
+        return elapsed >= min_seconds
+    return bool(all_sum(torch.tensor([float(elapsed < min_seconds)], device=device), world).item() == 0)
+
+
 def _rank_resume(resume_path: str | Path | None, world: World) -> Path | None:
     """Each rank of a multi-process run keeps its own resume file (its rows and optimiser moments)."""
     if not resume_path:
@@ -124,8 +138,9 @@ def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.dev
                   world: World = SINGLE) -> tuple[dict | None, float]:
     """Train one variant; returns (the model file's content, the training seconds, which must stay out of it).
 
-    With `resume_path`, the loop state is saved there every `train.checkpoint_every` epochs and picked
-    up again by the next call with the same settings, giving the same result as an uninterrupted run.
+    With `resume_path`, the loop state is saved there every `train.checkpoint_every` epochs (but not within
+    `train.checkpoint_min_seconds` of the last save) and picked up again by the next call with the same settings,
+    giving the same result as an uninterrupted run.
     In a multi-process launch only rank 0 gets the model file (the others get None).
     """
     loop = build_loop(cfg, variant, train_data, device, world)
@@ -146,10 +161,17 @@ def train_variant(cfg: Config, variant: str, train_data: dict, device: torch.dev
     if loop.epoch and world.is_main:
         print(f"{loop.label}: resuming from epoch {loop.epoch} ({resume_path})")
 
+    last_saved = clock()
+
     def checkpoint(lp: Loop) -> None:
+        nonlocal last_saved
         every = cfg.train.checkpoint_every
-        if resume_path and every and lp.epoch % every == 0 and lp.epoch < lp.epochs:
-            save_tensors(resume_path, _loop_state(lp, resume_fp))
+        if not (resume_path and every and lp.epoch % every == 0 and lp.epoch < lp.epochs):
+            return
+        if not _due(clock() - last_saved, cfg.train.checkpoint_min_seconds, world, device):
+            return
+        save_tensors(resume_path, _loop_state(lp, resume_fp))
+        last_saved = clock()
 
     try:
         history = loop.run(on_epoch_end=checkpoint, progress=progress and world.is_main)

@@ -1,0 +1,76 @@
+"""The Uniform ablation (vadlib/workflows/ablation.py): its steps, its resumable table, its markdown, a divergence."""
+import pytest
+import yaml
+
+from vadlib.infra.errors import DivergenceError, VadlibError
+from vadlib.workflows import ablation
+from vadlib.workflows.ablation import ORIGINAL, STEPS, Setting
+
+from helpers import ROOT
+
+
+def test_step_zero_is_the_original_recipe_and_the_last_is_todays_default():
+    assert ablation.overrides(0, "uniform") == ORIGINAL
+    assert ablation.overrides(len(STEPS) - 1, "uniform") == {}
+    assert "variants.uniform.distribution" not in ablation.overrides(0, "normal")
+
+
+def test_each_step_restores_only_its_own_keys():
+    for step in range(1, len(STEPS)):
+        before, after = ablation.overrides(step - 1, "uniform"), ablation.overrides(step, "uniform")
+        assert set(before) - set(after) == set(STEPS[step][1])
+
+
+def test_a_step_that_changes_nothing_for_normal_is_not_rerun():
+    runs = {(s.step, s.family) for s in ablation.settings()}
+    assert (1, "normal") not in runs and (1, "uniform") in runs
+    assert len(runs) == 2 * len(STEPS) - 1
+
+
+def test_every_step_is_a_valid_config_and_step_zero_uses_raw_bounds():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for s in ablation.settings(train_epochs=3, fit_epochs=2):
+        cfg = ablation.config_for(raw, s)
+        assert (cfg.train.epochs, cfg.fit.epochs) == (3, 2)
+    first = ablation.config_for(raw, Setting(0, "uniform", ablation.overrides(0, "uniform")))
+    assert first.variant("uniform").distribution == "uniform_ab"
+    assert (first.train.lr_decoder, first.train.lr_latent, first.train.weight_decay) == (0.01, 0.01, 0.0)
+    assert ablation.config_for(raw, Setting(5, "uniform", {})).variant("uniform").distribution == "uniform"
+
+
+def row(step, family, train="0.1", test="0.2", note=""):
+    return {"step": step, "change": STEPS[step][0], "family": family, "train_epochs": 200, "fit_epochs": 100,
+            "train_course_loss": train, "test_course_loss": test, "seconds": 1.0, "note": note, "machine": "cpu",
+            "commit": "abc"}
+
+
+def test_table_appends_rows_keeps_old_ones_and_refuses_a_foreign_header(tmp_path):
+    path = tmp_path / "t.csv"
+    ablation.append_row(row(0, "uniform"), path)
+    ablation.append_row(row(0, "normal"), path)
+    assert [ablation.row_key(r) for r in ablation.read_rows(path)] == [(0, "uniform", 200, 100),
+                                                                       (0, "normal", 200, 100)]
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(VadlibError, match="header"):
+        ablation.read_rows(path)
+
+
+def test_markdown_marks_skipped_steps_pending_runs_and_divergences():
+    rows = [row(0, "uniform", "0.146", "0.164"), row(0, "normal", "0.02", "0.11"),
+            row(1, "uniform", note="diverged: loss NaN")]
+    lines = ablation.markdown(rows, {"uniform": ("0.1457", "0.1644"), "normal": ("0.019", "0.111")})
+    assert lines[2].startswith("| — | the original report | ~750 / ~500 | 0.1457 | 0.1644 | 0.019 | 0.111 |")
+    assert "| 0 | the original recipe | 200 / 100 | 0.1460 | 0.1640 | 0.0200 | 0.1100 |" in lines
+    step1 = next(line for line in lines if line.startswith("| 1 |"))
+    assert "diverged: loss NaN" in step1 and step1.endswith("| as above | as above |")
+    assert next(line for line in lines if line.startswith("| 2 |")).endswith("| — | — | — | — |")
+
+
+def test_a_diverged_run_is_a_row_with_its_message(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise DivergenceError("train/uniform: loss is NaN at epoch 3\nmore")
+
+    monkeypatch.setattr(ablation, "train_fit_score", diverge)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    out = ablation.run_setting(raw, Setting(0, "uniform", ablation.overrides(0, "uniform")), {}, None, "cpu")
+    assert out["note"] == "diverged: train/uniform: loss is NaN at epoch 3" and "test_course_loss" not in out
