@@ -69,6 +69,7 @@ def test_a_row_carries_every_judged_figure():
     assert r["test_course_loss"] == 0.099 and r["best_fd"] == 8.1 and r["test_kl"] == 350.0
     assert r["test_nelbo"] == -550.0 and r["best_coverage"] == 0.8 and r["logreg_accuracy"] == 0.8
     assert r["seconds"] == 300.75 and r["machine"] == "cpu (2 threads)"
+    assert r["class_gmm_fd"] == 8.1 and r["class_gmm_recognisable"] == 0.75 and r["prior_fd"] is None
     ad = row("ad", 0.2)
     assert ad["test_kl"] is None and ad["test_nelbo"] is None
     with pytest.raises(VadlibError, match="lacks"):
@@ -217,6 +218,7 @@ def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
     assert "Runs present: 9 of 39 expected." in text and "Missing runs (30)" in text
     assert "`study-normal-b0.002-s0`" in text and "`study-normal-b0.02-s0`" not in text
     assert "| normal | 0.02 | 3 | 0.1 ± 0.001 |" in text
+    assert "| ad | 0.2 | s0: class_gmm 8, s1: class_gmm 8 |" in text  # the best sampler per seed
     assert "| test course_loss | normal b0.02 | uniform b0.02 | 0.1 |" in text
     line = next(ln for ln in text.splitlines() if ln.startswith("| test course_loss | normal b0.02 | uniform b0.02"))
     assert line.endswith("| **real** |")

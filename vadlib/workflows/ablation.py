@@ -10,15 +10,13 @@ what the table already holds.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..infra.config import parse_params
-from ..infra.errors import DivergenceError, VadlibError
-from ..infra.io import write_text
+from ..infra.errors import DivergenceError
+from ..infra.tables import read_table, write_table
 from .proxy import apply_override, train_fit_score
 
 TABLE = Path("reports/study/uniform_ablation.csv")
@@ -81,23 +79,13 @@ def row_key(row: dict) -> tuple[int, str, int, int]:
 
 
 def read_rows(path: str | os.PathLike = TABLE) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    reader = csv.DictReader(io.StringIO(path.read_text()))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise VadlibError(f"{path}: header {reader.fieldnames} is not the ablation table's ({', '.join(COLUMNS)})")
-    return list(reader)
+    return read_table(path, COLUMNS, "the ablation table")
 
 
 def append_row(row: dict, path: str | os.PathLike = TABLE) -> None:
-    """Rewrite the table with `row` added (atomic: a kill leaves the old table or the new one, never half of one)."""
+    """Rewrite the table with `row` added."""
     rows = [*read_rows(path), {k: "" if row.get(k) is None else row[k] for k in COLUMNS}]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, out.getvalue())
+    write_table(path, COLUMNS, ([r[k] for k in COLUMNS] for r in rows))
 
 
 def run_setting(raw_params: dict, setting: Setting, train_data: dict, test_images, device) -> dict:

@@ -13,8 +13,6 @@ Each finished run becomes one row of `reports/study/runs.csv`; its per-test-imag
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import re
@@ -26,6 +24,7 @@ import numpy as np
 
 from ..infra.errors import VadlibError
 from ..infra.io import write_text
+from ..infra.tables import read_table, write_table
 from . import ablation
 from .report import ORIGINAL, std_upper_factor
 
@@ -41,15 +40,20 @@ FIGURES = Path("reports/study/figures")
 TIMED_STAGES = ("train", "fit", "evaluate")  # the stages a study run reruns for its variant (their wall seconds)
 
 KEY_COLUMNS = ("variant", "beta", "seed")
+# The samplers every row also reports by name: the comparison between families is made on one sampler's raw figures
+# (the best sampler can differ between runs: at larger beta the mixtures' samples fall under the no-copy gate)
+FIXED_SAMPLERS = ("class_gmm", "prior")
+FIXED_COLUMNS = tuple(f"{s}_{k}" for s in FIXED_SAMPLERS for k in ("fd", "recognisable", "nn_train_ratio"))
 METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test_nelbo_rec", "best_fd",
                   "best_recognisable", "best_precision", "best_recall", "best_density", "best_coverage",
+                  *FIXED_COLUMNS,
                   "best_held_out_fd", "knn_accuracy", "logreg_accuracy", "logreg_unscaled_accuracy", "active_units",
                   "test_code_log_likelihood")
 COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:5], "best_sampler", *METRIC_COLUMNS[5:],
            "baseline", "experiment", "machine", "seconds")
 # the figures the report judges, with their titles; lower is better for the first, second and fourth
-HEADLINE = {"test_course_loss": "test course_loss", "best_fd": "best-sampler FD",
-            "best_recognisable": "best-sampler recognisable", "test_kl": "test KL (nats)",
+HEADLINE = {"test_course_loss": "test course_loss", "class_gmm_fd": "class_gmm FD",
+            "class_gmm_recognisable": "class_gmm recognisable", "test_kl": "test KL (nats)",
             "test_nelbo": "test negative ELBO (nats)", "knn_accuracy": "5-NN probe"}
 _NAME = re.compile(r"study-(?P<variant>[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?)-b(?P<beta>[0-9.eE+-]+)-s(?P<seed>[0-9]+)")
 
@@ -113,6 +117,8 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
             "best_fd": sample.get("fd"), "best_recognisable": sample.get("recognisable"),
             "best_precision": sample.get("precision"), "best_recall": sample.get("recall"),
             "best_density": sample.get("density"), "best_coverage": sample.get("coverage"),
+            **{f"{s}_{k}": metrics["samples"].get(s, {}).get(k) for s in FIXED_SAMPLERS
+               for k in ("fd", "recognisable", "nn_train_ratio")},
             "best_held_out_fd": chosen.get("held_out_fd"), "knn_accuracy": latent.get("knn_accuracy"),
             "logreg_accuracy": latent.get("logreg_accuracy"),
             "logreg_unscaled_accuracy": latent.get("logreg_unscaled_accuracy"),
@@ -142,14 +148,7 @@ def row_key(row: dict) -> tuple[str, str, int]:
 
 def read_rows(path: str | os.PathLike = TABLE) -> list[dict]:
     """The table's rows as dicts of strings ([] when it does not exist yet); a foreign header is one clear error."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    reader = csv.DictReader(io.StringIO(path.read_text()))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise VadlibError(f"{path}: header {reader.fieldnames} is not the study table's ({', '.join(COLUMNS)}); "
-                          "move the file aside or fix it by hand")
-    return list(reader)
+    return read_table(path, COLUMNS, "the study table")
 
 
 def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> tuple[list[str], list[str]]:
@@ -170,14 +169,8 @@ def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> tuple[list[str
         added.append(row["run"])
         new.append(row)
     if new or not Path(path).exists():
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for row in existing:
-            writer.writerow([row[c] for c in COLUMNS])
-        for row in new:
-            writer.writerow([_cell(row[c]) for c in COLUMNS])
-        write_text(path, buf.getvalue())
+        write_table(path, COLUMNS, [*([row[c] for c in COLUMNS] for row in existing),
+                                    *([_cell(row[c]) for c in COLUMNS] for row in new)])
     return added, skipped
 
 
@@ -372,6 +365,14 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
             v = group[metric].dropna()
             cells.append("–" if v.empty else f"{_fmt(v.mean())} ± {_fmt(v.std(ddof=1)) if len(v) > 1 else '–'}")
         lines.append(f"| {variant} | {beta:g} | {group.seed.nunique()} | " + " | ".join(cells) + " |")
+    lines += ["", "Samples are compared on one sampler's raw figures, `class_gmm` (the default pipeline's best), in every "
+              "run. The best sampler of a run (lowest FD against held-out images among those that pass the no-copy "
+              "gate) can change with beta, and its FD with it:", "",
+              "| variant | beta | best sampler, FD (per seed) |", "|---|---|---|"]
+    for (variant, beta), group in df.groupby(["variant", "beta"]):
+        picks = ", ".join(f"s{int(r['seed'])}: {r['best_sampler']} {_fmt(r['best_fd'], 3)}"
+                          for r in group.sort_values("seed").to_dict("records"))
+        lines.append(f"| {variant} | {beta:g} | {picks} |")
     judged = [p for metric in HEADLINE for p in pairwise(df, metric)]
     lines += ["", "## Pairwise: which differences are real by the seed rule", "",
               "| figure | A | B | B − A | 3 x U | verdict |", "|---|---|---|---|---|---|"]
