@@ -74,3 +74,32 @@ def test_a_diverged_run_is_a_row_with_its_message(monkeypatch):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     out = ablation.run_setting(raw, Setting(0, "uniform", ablation.overrides(0, "uniform")), {}, None, "cpu")
     assert out["note"] == "diverged: train/uniform: loss is NaN at epoch 3" and "test_course_loss" not in out
+
+
+@pytest.mark.slow
+def test_the_script_runs_the_chosen_steps_once_and_a_rerun_skips_them(tmp_path):
+    """End to end on tiny data: step 0 (the raw-bounds Uniform at the original rates) and step 5 (today's default)
+    each give a finite row; the same call again finds nothing to do."""
+    import subprocess
+    import sys
+
+    from idx_fixtures import write_fashion_idx
+
+    write_fashion_idx(tmp_path / "data", n_train=40, n_test=20)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"].update(root=str(tmp_path / "data"), n_train=40, n_test=20, verify_md5=False, download=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    table = tmp_path / "ablation.csv"
+    cmd = [sys.executable, str(ROOT / "scripts/uniform_ablation.py"), "--params", str(tmp_path / "params.yaml"),
+           "--table", str(table), "--train-epochs", "2", "--fit-epochs", "2", "--steps", "0", "5",
+           "--families", "uniform"]
+    first = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    rows = ablation.read_rows(table)
+    assert [(r["step"], r["family"], r["train_epochs"]) for r in rows] == [("0", "uniform", "2"), ("5", "uniform", "2")]
+    # course_loss of a batch of 20 is at most 255 / sqrt(20 x 784) = 2.04
+    assert all(0 < float(r[k]) < 3 for r in rows for k in ("train_course_loss", "test_course_loss"))
+    assert all(r["note"] == "" for r in rows)
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0 and "0 runs to do" in again.stdout
+    assert ablation.read_rows(table) == rows

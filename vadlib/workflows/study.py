@@ -303,7 +303,7 @@ def _figure(df, path: Path) -> None:
 
     from ..infra.figures import save_figure
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
     for ax, (metric, title) in zip(axes.flat, HEADLINE.items()):
         stats = cell_stats(df, metric)
         for family in FAMILIES:
