@@ -63,7 +63,10 @@ def test_markdown_marks_skipped_steps_pending_runs_and_divergences():
     assert "| 0 | the original recipe | 200 / 100 | 0.1460 | 0.1640 | 0.0200 | 0.1100 |" in lines
     step1 = next(line for line in lines if line.startswith("| 1 |"))
     assert "diverged: loss NaN" in step1 and step1.endswith("| as above | as above |")
-    assert next(line for line in lines if line.startswith("| 2 |")).endswith("| — | — | — | — |")
+    assert not any(line.startswith("| 2 |") for line in lines)  # nothing of step 2 yet: listed below the table
+    assert lines[-1] == "Not run yet: step 2 at 200 / 100, 3 at 200 / 100, 4 at 200 / 100, 5 at 200 / 100."
+    partial = ablation.markdown([*rows, row(2, "normal")])
+    assert next(line for line in partial if line.startswith("| 2 |")).endswith("| — | — | 0.1000 | 0.2000 |")
 
 
 def test_a_diverged_run_is_a_row_with_its_message(monkeypatch):

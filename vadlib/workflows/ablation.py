@@ -108,7 +108,8 @@ def _fmt(value: str) -> str:
 
 def markdown(rows: list[dict], original: dict | None = None) -> list[str]:
     """The ablation table: one line per step and length, Uniform and Normal side by side (train / test course_loss).
-    A step that changes nothing for a family reads "as above"; one not yet run reads "—"."""
+    A step that changes nothing for a family reads "as above"; one not yet run reads "—", and a step not run for
+    either family is listed below the table instead."""
     by_key = {row_key(r): r for r in rows}
     lengths = sorted({(int(r["train_epochs"]), int(r["fit_epochs"])) for r in rows})
     lines = ["| step | change (cumulative) | train / fit epochs | Uniform train | Uniform test | Normal train | "
@@ -116,6 +117,7 @@ def markdown(rows: list[dict], original: dict | None = None) -> list[str]:
     if original:
         lines.append("| — | the original report | ~750 / ~500 | " + " | ".join(
             f"{original[f][0]} | {original[f][1]}" for f in ("uniform", "normal")) + " |")
+    pending = []
     for te, fe in lengths:
         runs = {(s.step, s.family) for s in settings(("uniform", "normal"), te, fe)}
         for step, (change, _) in enumerate(STEPS):
@@ -130,5 +132,10 @@ def markdown(rows: list[dict], original: dict | None = None) -> list[str]:
                     cells += [row["note"], ""]
                 else:
                     cells += [_fmt(row["train_course_loss"]), _fmt(row["test_course_loss"])]
+            if all(c in ("—", "as above") for c in cells):
+                pending.append(f"{step} at {te} / {fe}")
+                continue
             lines.append(f"| {step} | {change} | {te} / {fe} | " + " | ".join(cells) + " |")
+    if pending:
+        lines += ["", "Not run yet: step " + ", ".join(pending) + "."]
     return lines
