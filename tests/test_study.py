@@ -243,8 +243,15 @@ def test_the_report_of_an_empty_table_names_every_missing_run(tmp_path):
 
 
 def test_the_script_refuses_bad_input_clearly(tmp_path):
+    """Run in a fresh git repository holding the project's params, so that experiments of the working copy (which
+    `queue` skips) cannot change what it prints."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+
     def script(*args):
-        return subprocess.run([sys.executable, str(ROOT / "scripts/study.py"), *args], cwd=ROOT, capture_output=True,
+        return subprocess.run([sys.executable, str(ROOT / "scripts/study.py"), *args], cwd=repo, capture_output=True,
                               text=True)
 
     out = script("queue", "--jobs", "0")
