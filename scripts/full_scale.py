@@ -3,6 +3,8 @@
     make full-scale                                    # = .venv/bin/python scripts/full_scale.py run, then report
     .venv/bin/python scripts/full_scale.py run [--name full-scale] [--allow-cpu] [--set key=value ...]
     .venv/bin/python scripts/full_scale.py report [--name full-scale]   # -> reports/full_scale.md
+    .venv/bin/python scripts/full_scale.py report --from DIR            # ... from a run without DVC (gpu_run.sh)
+    .venv/bin/python scripts/full_scale.py settings                     # the settings, one a line
 
 `run` is `dvc exp run --temp -n <name>` with the large-N settings below: the workspace, its results and dvc.lock stay
 as they are, and the experiment (a local git ref) keeps the results. It refuses to start on a CPU unless
@@ -56,10 +58,48 @@ def experiment_rev(name: str) -> str:
     return refs[name][1]
 
 
-def seconds_table(rev: str) -> list[str]:
+class Experiment:
+    """The files of the local DVC experiment `name`."""
+
+    def __init__(self, name: str):
+        self.name, self.rev = name, experiment_rev(name)
+        self.origin = (f"the DVC experiment `{name}` (commit {self.rev[:10]}), run by `python scripts/full_scale.py "
+                       "run`: `dvc exp run --temp` with that script's full-scale settings (the run's whole params are "
+                       f"at the end). Its figures: `dvc exp apply {name}`, then `plots/images/`")
+        self.command = f"python scripts/full_scale.py report --name {name}"
+
+    def read(self, path: str) -> str:
+        return git("show", f"{self.rev}:{path}")
+
+    def files(self, folder: str) -> list[str]:
+        return sorted(git("ls-tree", "-r", "--name-only", self.rev, folder).split())
+
+
+class Folder:
+    """The files of a project folder that ran the pipeline without DVC (benchmarks/gpu_run.sh's step2.tar.gz,
+    unpacked)."""
+
+    def __init__(self, root: str):
+        self.root = Path(root)
+        if not (self.root / "reports/report.md").is_file() or not (self.root / "params.yaml").is_file():
+            raise SystemExit(f"error: --from {root}: expected a project folder with params.yaml and reports/report.md "
+                             "(benchmarks/gpu_run.sh's step2.tar.gz, unpacked)")
+        self.origin = (f"the folder `{root}`: the pipeline's stages run one process each without DVC "
+                       "(`benchmarks/gpu_run.sh`, step 2) with `scripts/full_scale.py settings` (the run's whole "
+                       "params are at the end)")
+        self.command = f"python scripts/full_scale.py report --from {root}"
+
+    def read(self, path: str) -> str:
+        return (self.root / path).read_text()
+
+    def files(self, folder: str) -> list[str]:
+        return sorted(p.relative_to(self.root).as_posix() for p in (self.root / folder).rglob("*.json"))
+
+
+def seconds_table(source) -> list[str]:
     rows = []
-    for path in sorted(git("ls-tree", "-r", "--name-only", rev, "metrics/seconds").split()):
-        data = json.loads(git("show", f"{rev}:{path}"))
+    for path in source.files("metrics/seconds"):
+        data = json.loads(source.read(path))
         seconds = next(v for k, v in data.items() if k.endswith("_seconds"))
         stage = f"{Path(path).parent.name}@{Path(path).stem}"
         rows.append(f"| {stage} | {seconds:.1f} | {data.get('device', '–')} |")
@@ -82,18 +122,14 @@ def without_figures(lines: list[str]) -> list[str]:
     return kept[:-1]  # the sentinel
 
 
-def report(name: str) -> None:
-    rev = experiment_rev(name)
-    body = without_figures(git("show", f"{rev}:reports/report.md").splitlines()[1:])
-    params = git("show", f"{rev}:params.yaml")
+def report(source) -> None:
+    body = without_figures(source.read("reports/report.md").splitlines()[1:])
+    params = source.read("params.yaml")
     data = parse_params(yaml.safe_load(params)).data
     write_text(OUT, "\n".join([
         f"# Full scale: {data.n_train:,} train / {data.n_test:,} test images, one seed", "",
-        f"Written by `python scripts/full_scale.py report --name {name}` from the DVC experiment `{name}` "
-        f"(commit {rev[:10]}), run by `python scripts/full_scale.py run`: `dvc exp run --temp` with that script's "
-        "full-scale settings (the run's whole params are at the end). Its figures: "
-        f"`dvc exp apply {name}`, then `plots/images/`.",
-        "", "## Seconds per stage (the experiment's `metrics/seconds/`)", "", *seconds_table(rev), "",
+        f"Written by `{source.command}` from {source.origin}.",
+        "", "## Seconds per stage (the run's `metrics/seconds/`)", "", *seconds_table(source), "",
         "## The report stage's tables", "", *body, "",
         "## Params of the run", "", "```yaml", params.rstrip(), "```", "",
     ]) + "\n")
@@ -108,13 +144,18 @@ def main(argv: list[str] | None = None) -> None:
     run_p.add_argument("--allow-cpu", action="store_true", help="run even without a GPU (about half a day)")
     run_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="a params override on top of the full-scale settings (repeatable)")
+    sub.add_parser("settings", help="print the full-scale settings, one `key=value` a line (benchmarks/gpu_run.sh)")
     rep_p = sub.add_parser("report", help="write reports/full_scale.md from the experiment")
     rep_p.add_argument("--name", default="full-scale")
+    rep_p.add_argument("--from", dest="folder", metavar="DIR",
+                       help="a project folder that ran without DVC (gpu_run.sh's step2.tar.gz, unpacked) instead")
     args = ap.parse_args(argv)
     if args.action == "run":
         run(args.name, args.allow_cpu, args.set)
+    elif args.action == "settings":
+        print("\n".join(FULL_SCALE))
     else:
-        report(args.name)
+        report(Folder(args.folder) if args.folder else Experiment(args.name))
 
 
 if __name__ == "__main__":

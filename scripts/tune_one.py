@@ -15,9 +15,8 @@ import yaml
 
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params, parse_params
-from vadlib.infra.data import load_split, select_subset
 from vadlib.infra.runtime import resolve_device, set_precision
-from vadlib.workflows.proxy import apply_override, train_fit_score
+from vadlib.workflows.proxy import apply_override, course_data, train_fit_score
 
 
 def main() -> None:
@@ -33,11 +32,8 @@ def main() -> None:
     cfg = parse_params(raw)
     load_params(args.params)  # the file itself must be valid too
     set_precision(cfg.precision)
-    root = cfg.data.resolved_root
-    (x, y), (xt, yt) = (load_split(root, split, cfg.data.verify_md5) for split in ("train", "test"))
-    idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
-    data = {"images": x[idx], "labels": y[idx], "indices": idx}
-    scores = train_fit_score(cfg, args.variant, data, xt[:args.n_test], resolve_device(cfg.device), yt[:args.n_test])
+    data, test_images, test_labels = course_data(cfg, args.n_test)
+    scores = train_fit_score(cfg, args.variant, data, test_images, resolve_device(cfg.device), test_labels)
     print(json.dumps({"variant": args.variant, "settings": args.settings, "n_test": args.n_test,
                       **{k: round(v, 5) for k, v in scores.items()}}))
 

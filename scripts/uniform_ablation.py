@@ -17,10 +17,10 @@ import yaml
 
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
-from vadlib.infra.data import load_split, select_subset
 from vadlib.infra.errors import VadlibError
 from vadlib.infra.runtime import describe, resolve_device, set_precision
 from vadlib.workflows import ablation
+from vadlib.workflows.proxy import course_data
 
 
 def main() -> None:
@@ -50,12 +50,10 @@ def main() -> None:
         return
     set_precision(cfg.precision)
     device = resolve_device(cfg.device)
-    (x, y), (xt, _) = (load_split(cfg.data.resolved_root, split, cfg.data.verify_md5) for split in ("train", "test"))
-    idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
-    data = {"images": x[idx], "labels": y[idx], "indices": idx}
+    data, test_images, _ = course_data(cfg)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     for s in todo:
-        row = ablation.run_setting(raw, s, data, xt[: cfg.data.n_test], device)
+        row = ablation.run_setting(raw, s, data, test_images, device)
         row.update(machine=describe(device), commit=commit)
         ablation.append_row(row, args.table)
         print(f"step {s.step} {s.family}: train {row.get('train_course_loss')}, test {row.get('test_course_loss')}"

@@ -242,6 +242,86 @@ def test_the_report_of_an_empty_table_names_every_missing_run(tmp_path):
     assert not (tmp_path / "fig").exists()
 
 
+# -- the answer the report opens with ------------------------------------------------------------------------------
+
+def answer_table(folder, seeds=(0, 1, 2)):
+    """normal and uniform at beta 0.002 and 1, the AD at 0.2: losses 0.0005 apart with seed std 0.001 (bar
+    3 x 4.42 x 0.001 = 0.013: not real); test KL 20 nats apart with seed std 1 (bar 13: real) at both betas; FD, the
+    recognisable rate and the probe equal everywhere."""
+    rows = []
+    for s in seeds:
+        noise = (-1, 0, 1)[s]
+        for beta, kl_normal, kl_uniform, loss in ((0.002, 350, 370, 0.1), (1.0, 8, 28, 0.17)):
+            rows += [row("normal", beta, s, loss=loss + noise / 1000, kl=kl_normal + noise),
+                     row("uniform", beta, s, loss=loss + 0.0005 + noise / 1000, kl=kl_uniform + noise)]
+        rows.append(row("ad", 0.2, s, loss=0.098 + noise / 1000))
+    folder.mkdir(parents=True, exist_ok=True)
+    study.append_rows(folder / "runs.csv", rows)
+    return study.load_table(folder / "runs.csv")
+
+
+def test_the_answer_from_the_table_judges_every_pair_by_the_seed_rule(tmp_path):
+    from vadlib.workflows.study_stats import answer, std_upper_factor
+
+    lines = answer(answer_table(tmp_path), {"ad": 0.2, "normal": 0.002, "uniform": 0.002})
+    encoding, sampling, rate, probe, across = lines
+    assert "seeds 0, 1, 2" in encoding
+    assert "`ad` 0.098 ± 0.001, `normal` 0.1 ± 0.001, `uniform` 0.1005 ± 0.001: no pair differs" in encoding
+    assert f"bar {3 * 0.001 * std_upper_factor(3):.2g}" in encoding
+    assert "FD `ad` 8 ± 0, `normal` 8 ± 0, `uniform` 8 ± 0: no pair differs" in sampling
+    assert "test KL (nats) `normal` 350 ± 1, `uniform` 370 ± 1: real by the seed rule: uniform − normal 20 (bar 13)" \
+        in rate  # the AD has no KL, so one pair
+    assert probe.startswith("**Latent structure**") and "no pair differs" in probe
+    assert "(0.002 to 1, 12 family runs)" in across and "test course_loss goes from 0.1-0.101 to 0.17-0.171" in across
+    assert "differ by the seed rule in test KL (nats) at beta 0.002, 1" in across
+    assert "; in test negative ELBO (nats) at beta 0.002, 1" in across
+    assert "; in test course_loss, class_gmm FD, class_gmm recognisable, 5-NN probe at no beta." in across
+
+
+def test_the_answer_needs_two_seeds_at_the_defaults_and_the_report_falls_back_without(tmp_path):
+    from vadlib.infra.config import parse_params
+    from vadlib.workflows.report import answer_section
+    from vadlib.workflows.study_stats import answer
+
+    one_seed = answer_table(tmp_path / "one", seeds=(0,))
+    assert answer(one_seed, {"ad": 0.2, "normal": 0.002, "uniform": 0.002}) is None
+    three_seeds = answer_table(tmp_path / "three")
+    assert answer(three_seeds, {"normal": 0.02, "uniform": 0.02}) is None  # no runs at these betas
+    seed0 = {"ad": 0.097, "normal": 0.099, "uniform": 0.0995}  # the table's seed-0 test losses
+
+    def metrics(losses):
+        return {n: {"test": {"course_loss": loss, **({} if n == "ad" else {"kl": 350.0})},
+                    "samples": {"real": {"recognisable": 0.82}}, "best_sampler": {"name": "none"},
+                    "latent": {"knn_accuracy": 0.76, "active_units": 100, "pixel_knn_accuracy": 0.77}}
+                for n, loss in losses.items()}
+
+    cfg = parse_params({"seed": 0, "variants": {n: {"distribution": n, "beta": 0.2 if n == "ad" else 0.002}
+                                                for n in seed0}})
+    with_study = answer_section(cfg, metrics(seed0), None, three_seeds)
+    bullets = [ln for ln in with_study if ln.startswith("- ")]
+    assert with_study[0] == "## Answer" and 3 <= len(bullets) <= 6
+    assert "seed rule" in bullets[0] and bullets[-1].endswith("[study.md](study.md).")
+    assert "show this run alone (seed 0)" in bullets[-1]
+    for other in (one_seed,  # one seed: no std
+                  None):  # no table
+        assert "its seed noise is not measured" in "\n".join(answer_section(cfg, metrics(seed0), None, other))
+    # a run the study did not make (another size, changed params: other losses) does not borrow its seeds
+    elsewhere = answer_section(cfg, metrics({**seed0, "normal": 0.08}), None, three_seeds)
+    assert "its seed noise is not measured" in "\n".join(elsewhere)
+
+
+def test_the_study_describes_a_run_only_when_it_holds_that_runs_losses(tmp_path):
+    from vadlib.workflows.study_stats import describes
+
+    df = answer_table(tmp_path)
+    betas = {"ad": 0.2, "normal": 0.002}
+    assert describes(df, betas, 0, {"ad": 0.097, "normal": 0.099})
+    assert describes(df, betas, 0, {"ad": 0.097, "normal": 0.0992})  # another CPU: the 4th digit moves
+    assert not describes(df, betas, 0, {"ad": 0.097, "normal": 0.097})  # 2% off: not this configuration
+    assert not describes(df, betas, 1, {"ad": 0.097, "normal": 0.099})  # seed 1's losses differ
+    assert not describes(df, {**betas, "laplace": 0.002}, 0, {"ad": 0.097, "normal": 0.099, "laplace": 0.099})
+
+
 def test_the_script_refuses_bad_input_clearly(tmp_path):
     """Run in a fresh git repository holding the project's params, so that experiments of the working copy (which
     `queue` skips) cannot change what it prints."""

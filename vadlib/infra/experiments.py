@@ -13,9 +13,12 @@ from vadlib.infra.config import load_params
 
 def dvc(*args: str, capture: bool = True, check: bool = True) -> subprocess.CompletedProcess:
     """`dvc <args>` with the DVC installed beside this Python; a failure becomes one `error:` exit naming the call."""
-    exe = Path(sys.executable).parent / "dvc"
+    bin_dir = Path(sys.executable).parent
+    exe = bin_dir / "dvc"
+    # The queue's workers spawn a bare `dvc`: put this environment's first on PATH, or they die unseen.
+    path = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
     proc = subprocess.run([str(exe) if exe.exists() else "dvc", *args], capture_output=capture, text=True,
-                          env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+                          env={**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": path})
     if check and proc.returncode != 0:
         raise SystemExit(f"error: dvc {' '.join(args)} failed:\n{(proc.stdout or '')[-1500:]}{(proc.stderr or '')[-1500:]}")
     return proc

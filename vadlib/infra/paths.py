@@ -7,6 +7,7 @@ REFERENCE = Path("data/reference")  # images no variant trains on: the evaluator
 POOL_DATA, FULL_TEST_DATA = REFERENCE / "pool.pt", REFERENCE / "test_full.pt"
 EVALUATOR = Path("models/evaluator.pt")
 EVALUATOR_METRICS = Path("metrics/evaluator.json")
+STUDY_TABLE = Path("reports/study/runs.csv")  # committed by scripts/study.py; the report's answer reads it
 
 
 def model(variant: str) -> Path:

@@ -32,6 +32,17 @@ def committed_inputs(device: torch.device) -> tuple[dict, dict, torch.nn.Module,
     return load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA), evaluator, held_out
 
 
+def course_data(cfg: Config, n_test: int | None = None) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The train subset `cfg.data` selects and the first `n_test` (default `cfg.data.n_test`) test images and labels,
+    read from the raw files: for the scripts that vary params the prepared data was not made with (seed, sizes)."""
+    from ..infra.data import load_split, select_subset
+
+    (x, y), (xt, yt) = (load_split(cfg.data.resolved_root, split, cfg.data.verify_md5) for split in ("train", "test"))
+    idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
+    n_test = cfg.data.n_test if n_test is None else n_test
+    return {"images": x[idx], "labels": y[idx], "indices": idx}, xt[:n_test], yt[:n_test]
+
+
 def apply_override(raw: dict, assignment: str) -> None:
     """Set one `dotted.key=value` (params.yaml's names, value parsed as YAML) in the raw params dict, in place.
 

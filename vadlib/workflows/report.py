@@ -1,13 +1,13 @@
 """The comparison report: all variants' metrics beside the original report's, with the figures embedded."""
 from __future__ import annotations
 
-import math
-
 import yaml
 
 from ..infra import paths
 from ..infra.config import Config
 from ..infra.io import read_json
+from . import study_stats
+from .study_stats import std_upper_factor
 
 # course_loss (train, test) from the original course report, for the side-by-side table
 ORIGINAL = {"ad": (0.0252, 0.1186), "normal": (0.0186, 0.1112), "uniform": (0.1457, 0.1644),
@@ -72,14 +72,6 @@ def _noise_sentence(noise: dict | None, key: str, spread: float, what: str) -> s
         return sentence + f", even against 3 x the std's 95% upper bound ({upper:.2g})."
     return (sentence + f", but not beyond 3 x the std's 95% upper bound ({upper:.2g}; {len(noise['seeds'])} seeds "
             "bound a std only loosely): suggestive, not settled.")
-
-
-def std_upper_factor(n: int, level: float = 0.95) -> float:
-    """One-sided upper confidence bound of a standard deviation estimated from n runs, as a multiple of the estimate
-    (chi-square with n - 1 degrees of freedom): 4.4 for 3 seeds, so a 3-seed std proves little on its own."""
-    from scipy.stats import chi2
-
-    return math.sqrt((n - 1) / chi2.ppf(1 - level, n - 1))
 
 
 def fit_sentence(fit) -> str:
@@ -205,8 +197,19 @@ def _verdict(noise: dict | None, key: str, values: dict) -> str:
     return f"a spread of {spread:.2g}, {IN_WORDS[judge(noise, key, spread)]}{std}"
 
 
-def answer_section(cfg: Config, all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
-    """3-6 generated sentences, each a measured effect and how it stands against the seed noise."""
+def answer_section(cfg: Config, all_metrics: dict[str, dict], noise: dict | None, study=None) -> list[str]:
+    """3-6 generated sentences, each a measured effect and how it stands against the seed noise. Where the study's
+    table (`study`, a DataFrame) ran this configuration (it holds this run's test losses at its seed) with two or
+    more seeds per variant, every figure is its mean ± std over those seeds and every pair of variants is judged by
+    the seed rule; otherwise this run's figures are judged against one variant's seed noise (`noise`)."""
+    betas = {n: v.beta for n, v in cfg.variants.items() if n in all_metrics}
+    own = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
+    from_study = (study_stats.answer(study, betas) if study is not None and not study.empty
+                  and study_stats.describes(study, betas, cfg.seed, own) else None)
+    if from_study:
+        said = [*from_study, f"The sections below show this run alone (seed {cfg.seed}); every cell and pair, the "
+                "paired bootstrap by test image and the Uniform ablation: [study.md](study.md)."]
+        return ["## Answer", "", *(f"- {s}" for s in said), ""]
     vads = {n: m for n, m in all_metrics.items() if "kl" in m["test"]}
     others = {n: m for n, m in all_metrics.items() if n not in vads}
     test = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
@@ -256,8 +259,10 @@ def answer_section(cfg: Config, all_metrics: dict[str, dict], noise: dict | None
     return ["## Answer", "", *(f"- {s}" for s in said), ""]
 
 
-def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noise: dict | None = None) -> str:
-    """Markdown with paths relative to reports/, one section per question the study asks."""
+def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noise: dict | None = None,
+                 study=None) -> str:
+    """Markdown with paths relative to reports/, one section per question the study asks (`study`: the study's
+    table as a DataFrame, for the answer)."""
     parts = [
         "# What does the latent distribution change? Auto-decoders on Fashion-MNIST", "",
         "Written by the `report` stage of `dvc repro` (wall times and devices: `metrics/seconds/`). "
@@ -267,7 +272,7 @@ def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noi
         "fits fresh parameters to the training images with the decoder frozen, *test* fits the test images the "
         "same way. Reconstructions decode each image's distribution mean. The evaluator network (the measuring "
         f"instrument for samples) reaches {evaluator['test_accuracy']:.4f} accuracy on the whole 10k test split.", "",
-        *answer_section(cfg, all_metrics, noise),
+        *answer_section(cfg, all_metrics, noise, study),
         *reconstruction_section(all_metrics, noise, cfg.fit),
         *samples_section(all_metrics, noise, cfg.quality.n_samples),
         *latent_section(all_metrics, noise),

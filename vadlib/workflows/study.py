@@ -1,60 +1,34 @@
-"""The latent-distribution study: its grid, its table of runs, the statistics that judge it, and its report.
+"""The latent-distribution study: its grid, one table row per run, and its report.
 
 One run is one DVC experiment `study-<variant>-b<beta>-s<seed>` (scripts/study.py queues, collects and reports them).
 Each finished run becomes one row of `reports/study/runs.csv`; its per-test-image errors are copied beside it
-(`reports/study/per_image/<run>.csv`). The statistics:
-
-- a cell is one (variant, beta): mean and sample std of a figure over its seeds;
-- the seed rule: a difference between two cells is *real* only when |mean difference| > 3 x U, U the larger of the
-  two cells' seed-std 95% one-sided upper bounds (std x `report.std_upper_factor(n)`, chi-square); with fewer than two
-  seeds in either cell it is undetermined;
-- the paired bootstrap: the 95% percentile interval of the mean per-image difference between two runs scored on the
-  same test images (same beta and seed), resampling images with a seeded numpy generator.
+(`reports/study/per_image/<run>.csv`). The table's schema and the statistics that judge it live in `study_stats`
+(the report stage reads them too); they are re-exported here for the script.
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import numpy as np
+from typing import Sequence
 
 from ..infra.errors import VadlibError
 from ..infra.io import write_text
-from ..infra.tables import read_table, write_table
 from . import ablation
-from .report import ORIGINAL, std_upper_factor
+from .report import ORIGINAL
+from .study_stats import (AD, COLUMNS, FAMILIES, FIXED_COLUMNS, FIXED_SAMPLERS, HEADLINE, KEY_COLUMNS,  # noqa: F401
+                          METRIC_COLUMNS, PIXELS, TABLE, _fmt, append_rows, cell_stats, course_loss_from_squared_errors,
+                          load_table, paired_bootstrap, pairwise, read_per_image, read_rows, row_key, seed_rule)
 
-FAMILIES = ("normal", "uniform", "laplace")
 BETAS = (0.002, 0.02, 0.2, 1.0)
 SEEDS = (0, 1, 2)
-AD = "ad"
 PREFIX = "study-"
-TABLE = Path("reports/study/runs.csv")
 PER_IMAGE_DIR = Path("reports/study/per_image")
 REPORT = Path("reports/study.md")
 FIGURES = Path("reports/study/figures")
 TIMED_STAGES = ("train", "fit", "evaluate")  # the stages a study run reruns for its variant (their wall seconds)
 
-KEY_COLUMNS = ("variant", "beta", "seed")
-# The samplers every row also reports by name: the comparison between families is made on one sampler's raw figures
-# (the best sampler can differ between runs: at larger beta the mixtures' samples fall under the no-copy gate)
-FIXED_SAMPLERS = ("class_gmm", "prior")
-FIXED_COLUMNS = tuple(f"{s}_{k}" for s in FIXED_SAMPLERS for k in ("fd", "recognisable", "nn_train_ratio"))
-METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test_nelbo_rec", "best_fd",
-                  "best_recognisable", "best_precision", "best_recall", "best_density", "best_coverage",
-                  *FIXED_COLUMNS,
-                  "best_held_out_fd", "knn_accuracy", "logreg_accuracy", "logreg_unscaled_accuracy", "active_units",
-                  "test_code_log_likelihood")
-COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:5], "best_sampler", *METRIC_COLUMNS[5:],
-           "baseline", "experiment", "machine", "seconds")
-# the figures the report judges, with their titles; lower is better for the first, second and fourth
-HEADLINE = {"test_course_loss": "test course_loss", "class_gmm_fd": "class_gmm FD",
-            "class_gmm_recognisable": "class_gmm recognisable", "test_kl": "test KL (nats)",
-            "test_nelbo": "test negative ELBO (nats)", "knn_accuracy": "5-NN probe"}
 _NAME = re.compile(r"study-(?P<variant>[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?)-b(?P<beta>[0-9.eE+-]+)-s(?P<seed>[0-9]+)")
 
 
@@ -129,170 +103,7 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
             "machine": "; ".join(sorted(set(devices))), "seconds": round(total, 2) if seconds else None}
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise VadlibError(f"refusing to write a non-finite value ({value!r}) to the study table")
-        return repr(float(value))
-    return str(value)
-
-
-def row_key(row: dict) -> tuple[str, str, int]:
-    try:
-        return str(row["variant"]), f"{float(row['beta']):g}", int(row["seed"])
-    except (KeyError, ValueError, TypeError):
-        raise VadlibError(f"study row {row!r}: needs variant, a numeric beta and an integer seed") from None
-
-
-def read_rows(path: str | os.PathLike = TABLE) -> list[dict]:
-    """The table's rows as dicts of strings ([] when it does not exist yet); a foreign header is one clear error."""
-    return read_table(path, COLUMNS, "the study table")
-
-
-def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> tuple[list[str], list[str]]:
-    """Append the rows whose (variant, beta, seed) the table lacks; rewrite it atomically. Returns (added, skipped)
-    run names, so a grid finished over several days and machines never gets a run twice."""
-    existing = read_rows(path)
-    seen = {row_key(r) for r in existing}
-    added, skipped, new = [], [], []
-    for row in rows:
-        missing = [c for c in COLUMNS if c not in row]
-        if missing:
-            raise VadlibError(f"study row {row.get('run', row)!r}: missing columns {', '.join(missing)}")
-        key = row_key(row)
-        if key in seen:
-            skipped.append(row["run"])
-            continue
-        seen.add(key)
-        added.append(row["run"])
-        new.append(row)
-    if new or not Path(path).exists():
-        write_table(path, COLUMNS, [*([row[c] for c in COLUMNS] for row in existing),
-                                    *([_cell(row[c]) for c in COLUMNS] for row in new)])
-    return added, skipped
-
-
-def load_table(path: str | os.PathLike = TABLE):
-    """The table as a pandas DataFrame (metric columns numeric, empty cells NaN); empty with the columns if absent."""
-    import pandas as pd
-
-    rows = read_rows(path)
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
-    for col in ("beta", "seed", "seconds", *METRIC_COLUMNS):
-        try:
-            df[col] = pd.to_numeric(df[col].mask(df[col] == ""), errors="raise")
-        except (ValueError, TypeError) as exc:
-            raise VadlibError(f"{path}: column {col} holds a value that is not a number ({exc})") from None
-    return df
-
-
-# -- statistics ----------------------------------------------------------------------------------------------------
-
-def cell_stats(df, metric: str):
-    """mean, sample std (ddof 1; NaN for one seed) and n of `metric` over seeds, per (variant, beta)."""
-    vals = df.dropna(subset=[metric])
-    return vals.groupby(["variant", "beta"])[metric].agg(mean="mean", std="std", n="count").reset_index()
-
-
-def seed_rule(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
-    """Is the difference between two cells' seed means real? |mean(b) - mean(a)| > 3 x U, U the larger of the two
-    cells' one-sided `level` upper confidence bounds of the seed std (std x std_upper_factor(n)). `real` is None
-    (undetermined) when either cell has fewer than two seeds."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise VadlibError(f"seed rule: needs finite values in both cells, got {a.tolist()} and {b.tolist()}")
-    diff = float(b.mean() - a.mean())
-    if a.size < 2 or b.size < 2:
-        return {"diff": diff, "threshold": None, "real": None}
-    upper = max(float(a.std(ddof=1)) * std_upper_factor(a.size, level),
-                float(b.std(ddof=1)) * std_upper_factor(b.size, level))
-    threshold = 3 * upper
-    return {"diff": diff, "threshold": threshold, "real": abs(diff) > threshold}
-
-
-COURSE_BATCH = 64
-PIXELS = 784
-
-
-def course_loss_from_squared_errors(squared: np.ndarray, batch_size: int = COURSE_BATCH) -> np.ndarray:
-    """`course_loss` from per-image squared errors on [0, 1] (rows of `squared` [..., n] are image sets in order):
-    a batch's ||x - x_rec||_F on 0-255 is 255 sqrt(sum of its images' squared errors), divided by B x 784, then the
-    plain mean over consecutive batches (a short last batch counts as one), as `metrics.course_loss` computes it."""
-    squared = np.asarray(squared, dtype=float)
-    n = squared.shape[-1]
-    starts = np.arange(0, n, batch_size)
-    sizes = np.minimum(starts + batch_size, n) - starts
-    per_batch = 255.0 * np.sqrt(np.add.reduceat(squared, starts, axis=-1)) / (sizes * PIXELS)
-    return per_batch.mean(axis=-1)
-
-
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int = 10000, seed: int = 0,
-                     level: float = 0.95, statistic=None) -> dict:
-    """Percentile bootstrap interval of statistic(b) - statistic(a) over paired items (resampled together, numpy,
-    seeded). `statistic` maps [k, n] resampled rows to [k] values; default the mean (a mean per-image difference)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise VadlibError(f"paired bootstrap: needs two equal-length non-empty 1-d samples, got shapes {a.shape} "
-                          f"and {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise VadlibError("paired bootstrap: the samples hold NaN or infinite values")
-    if n_boot < 1 or not 0 < level < 1:
-        raise VadlibError(f"paired bootstrap: got n_boot {n_boot}, level {level}; expected n_boot >= 1, 0 < level < 1")
-    stat = statistic or (lambda x: x.mean(axis=-1))
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n_boot)
-    for start in range(0, n_boot, 1000):  # chunks bound memory at 1000 x n indices
-        stop = min(start + 1000, n_boot)
-        idx = rng.integers(0, a.size, size=(stop - start, a.size))
-        diffs[start:stop] = stat(b[idx]) - stat(a[idx])
-    tail = 100 * (1 - level) / 2
-    lo, hi = np.percentile(diffs, [tail, 100 - tail])
-    return {"diff": float(stat(b[None])[0] - stat(a[None])[0]), "lo": float(lo), "hi": float(hi), "n": int(a.size),
-            "excludes_zero": bool(lo > 0 or hi < 0)}
-
-
-def read_per_image(path: str | os.PathLike, column: str = "squared_error") -> np.ndarray:
-    """One column of a per-image CSV (metrics/per_image/<variant>.csv as collected), in image order."""
-    import pandas as pd
-
-    df = pd.read_csv(path)
-    if column not in df or "image" not in df:
-        raise VadlibError(f"{path}: no `image` and `{column}` columns (got {', '.join(df.columns)})")
-    return df.sort_values("image")[column].to_numpy(dtype=float)
-
-
-def pairwise(df, metric: str) -> list[dict]:
-    """The seed rule for every pair of families at the same beta, and the AD against every family cell."""
-    out = []
-    cells = {(v, b): g[metric].dropna().to_numpy() for (v, b), g in df.groupby(["variant", "beta"])}
-    families = [f for f in FAMILIES if any(v == f for v, _ in cells)]
-    for beta in sorted({b for _, b in cells}):
-        for i, fa in enumerate(families):
-            for fb in families[i + 1:]:
-                a, b = cells.get((fa, beta)), cells.get((fb, beta))
-                if a is not None and b is not None and a.size and b.size:
-                    out.append({"metric": metric, "a": f"{fa} b{beta:g}", "b": f"{fb} b{beta:g}", "beta": beta,
-                                **seed_rule(a, b)})
-    for (v, beta), a in sorted(cells.items()):
-        if v != AD or not a.size:
-            continue
-        for (fb, bb), b in sorted(cells.items()):
-            if fb in FAMILIES and b.size:
-                out.append({"metric": metric, "a": f"{AD} b{beta:g}", "b": f"{fb} b{bb:g}", "beta": bb,
-                            **seed_rule(a, b)})
-    return out
-
-
 # -- the report ----------------------------------------------------------------------------------------------------
-
-def _fmt(x, digits: int = 4) -> str:
-    """4 significant digits; float round-off (a mean difference of -1e-17 between equal values) prints as 0."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{round(float(x), 12) + 0.0:.{digits}g}"
-
 
 def _verdict(real) -> str:
     return "undetermined (< 2 seeds)" if real is None else ("**real**" if real else "not real")
