@@ -218,6 +218,8 @@ def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
     assert "Runs present: 9 of 39 expected." in text and "Missing runs (30)" in text
     assert "`study-normal-b0.002-s0`" in text and "`study-normal-b0.02-s0`" not in text
     assert "| normal | 0.02 | 3 | 0.1 ± 0.001 |" in text
+    assert "| normal | 0.02 | 8 ± 0 | 0.7 ± 0 | 0.6 ± 0 | 0.9 ± 0 | 0.8 ± 0 | 0.8 ± 0 |" in text  # FD, PRDC, probe
+    assert "| laplace | 0.02 | 8 ± – |" in text  # one seed: no std
     assert "| ad | 0.2 | s0: class_gmm 8, s1: class_gmm 8 |" in text  # the best sampler per seed
     assert "| test course_loss | normal b0.02 | uniform b0.02 | 0.1 |" in text
     line = next(ln for ln in text.splitlines() if ln.startswith("| test course_loss | normal b0.02 | uniform b0.02"))
@@ -476,3 +478,21 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     _run([*script, "report"], repo, env)
     text = (repo / "reports/study.md").read_text()
     assert "Runs present: 1 of 39 expected." in text and "| uniform | 0.2 | 1 |" in text
+
+
+def test_dvc_calls_put_this_environments_bin_first_on_path(monkeypatch):
+    """`dvc queue start` spawns workers that call a bare `dvc`: from `.venv/bin/python scripts/study.py` without an
+    activated environment they must still find this environment's DVC, or the queue waits on dead workers."""
+    from vadlib.infra import experiments
+
+    seen = {}
+
+    def fake_run(cmd, **kw):
+        seen.update(cmd=cmd, env=kw["env"])
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(experiments.subprocess, "run", fake_run)
+    monkeypatch.setenv("PATH", "/usr/bin")
+    experiments.dvc("queue", "status")
+    assert seen["env"]["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
+    assert seen["env"]["DVC_NO_ANALYTICS"] == "1" and seen["cmd"][1:] == ["queue", "status"]
