@@ -12,7 +12,7 @@
 # Step N writes $OUT/stepN.txt, ending in "step N: done" (steps 1 and 2 also stepN.tar.gz: the scratch project's
 # params, metrics/, reports/ and stage logs). A step whose finished stepN.txt lies in $DONE (a folder holding an
 # earlier call's files) is skipped, so a second call resumes where the first stopped.
-#   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> [DONE=<folder>] [STEPS="1 2 3 4"] bash benchmarks/gpu_run.sh
+#   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> [DONE=<folder>] [STEPS="1 2 3 4"] [JOBS=4] bash benchmarks/gpu_run.sh
 #   ... bash benchmarks/gpu_run.sh --dry-run   # every step on tiny sizes and epochs: minutes, a CPU is fine
 set -euo pipefail
 DRY=0; [[ "${1:-}" == "--dry-run" ]] && DRY=1
@@ -23,6 +23,7 @@ OUT=$(mkdir -p "${OUT:-$REPO/gpu_run_out}" && cd "${OUT:-$REPO/gpu_run_out}" && 
 : "${VADLIB_DATA_ROOT:?set VADLIB_DATA_ROOT to the folder with the four Fashion-MNIST IDX files}"
 export VADLIB_DATA_ROOT=$(cd "$VADLIB_DATA_ROOT" && pwd)
 STEPS=${STEPS:-1 2 3 4}
+JOBS=${JOBS:-4}  # stage processes at a time in steps 1 and 2: the four variants' chains side by side
 WORK=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 # tiny sizes for --dry-run, laid over each step's settings (the IDX files then need >= 160 train images)
 TINY=(data.n_train=40 data.n_test=20 data.verify_md5=false data.evaluator_pool=unused model.latent_dim=8
@@ -57,15 +58,15 @@ yaml.safe_dump(raw, open(sys.argv[2], "w"), sort_keys=False)
 PY
 }
 
-# pipeline DIR STEP: every stage in the scratch project (benchmarks/gpu_pipeline.sh), peak GPU memory sampled beside
-# it; then the project's results packed into $OUT/stepSTEP.tar.gz
+# pipeline DIR STEP: every stage in the scratch project (benchmarks/gpu_pipeline.sh, JOBS stage processes at a time),
+# peak GPU memory sampled beside it; then the project's results packed into $OUT/stepSTEP.tar.gz
 pipeline() {
   local dir=$1 step=$2 sampler=""
   if nvidia-smi > /dev/null 2>&1; then
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 > "$WORK/gpu_mem_$step.txt" &
     sampler=$!
   fi
-  (cd "$dir" && OUT="$dir/run" PYTHON="$PY" bash benchmarks/gpu_pipeline.sh > /dev/null)
+  (cd "$dir" && OUT="$dir/run" JOBS="$JOBS" PYTHON="$PY" bash benchmarks/gpu_pipeline.sh > /dev/null)
   [[ -n "$sampler" ]] && kill "$sampler" && wait "$sampler" 2>/dev/null || true
   cat "$dir/run/pipeline.txt"
   [[ -s "$WORK/gpu_mem_$step.txt" ]] && echo "peak GPU memory used (nvidia-smi every 0.5 s): $(sort -n "$WORK/gpu_mem_$step.txt" | tail -1) MiB"

@@ -147,7 +147,8 @@ def test_gpu_pipeline_runs_every_dvc_stage_once_after_the_stages_it_reads():
 
 def test_gpu_pipeline_runs_a_project_in_dependency_order_and_times_each_process(tmp_path):
     (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks/gpu_pipeline.sh").write_text((BENCH / "gpu_pipeline.sh").read_text())
+    for tool in ("gpu_pipeline.sh", "run_stages.py"):
+        (tmp_path / "benchmarks" / tool).write_text((BENCH / tool).read_text())
     (tmp_path / "stages").mkdir()
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics/m.json").write_text("{}")
@@ -170,3 +171,23 @@ def test_gpu_pipeline_runs_a_project_in_dependency_order_and_times_each_process(
     assert timed == ["make", "use x", "use y", "pipeline_wall"]
     assert report[-3:] == ["made", "used x", "used y"]  # each stage's own last line
     assert (tmp_path / "out/metrics/m.json").exists() and (tmp_path / "used_y.txt").exists()
+    # two at a time: `make` still comes first (both `use` stages read it), then the two side by side
+    (tmp_path / "made.txt").unlink()
+    proc = subprocess.run(["bash", "benchmarks/gpu_pipeline.sh"], cwd=tmp_path, env={**env, "JOBS": "2"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = (tmp_path / "out/pipeline.txt").read_text().splitlines()
+    timed = [line.rsplit(" ", 1)[0] for line in report if line[:1].isalpha() and line.split()[-1][0].isdigit()]
+    assert timed[0] == "make" and sorted(timed[1:3]) == ["use x", "use y"] and timed[3] == "pipeline_wall"
+    assert "(--jobs 2)" in "\n".join(report)
+
+
+def test_a_failing_stage_stops_the_run_with_its_log(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "params.yaml").write_text("variants:\n  x: {}\n")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  bad:\n    cmd: python stages/bad.py\n")
+    (tmp_path / "stages/bad.py").write_text("print('the reason')\nraise SystemExit(3)\n")
+    proc = subprocess.run([sys.executable, str(BENCH / "run_stages.py"), "--project", str(tmp_path), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "error: bad failed (exit 3):" in proc.stderr and "the reason" in proc.stderr
+    assert not (tmp_path / "out/pipeline.txt").exists()

@@ -317,7 +317,7 @@ def answer(df, betas: dict[str, float]) -> list[str] | None:
         return None
     seeds = ", ".join(str(int(x)) for x in sorted(df.seed.unique()))
     said = [_figure_sentence(df, betas, "test_course_loss", f"**Encoding new images** (test course_loss; here and "
-                             f"below mean ± std over the study's seeds {seeds} at the default KL weights):")]
+                             f"below mean ± std over the study's seeds {seeds} at this run's weights):")]
     samples = [s for s in (_figure_sentence(df, betas, "class_gmm_fd", "FD"),
                            _figure_sentence(df, betas, "class_gmm_recognisable", "recognisable rate")) if s]
     if samples:
