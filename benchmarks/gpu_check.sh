@@ -8,14 +8,7 @@
 # own pipeline outputs are never touched.
 #   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> bash benchmarks/gpu_check.sh            # on the GPU machine
 #   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> bash benchmarks/gpu_check.sh --dry-run  # tiny sizes, CPU is fine
-set -euo pipefail
-DRY=0; [[ "${1:-}" == "--dry-run" ]] && DRY=1
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-python3}
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TQDM_DISABLE=1 DVC_NO_ANALYTICS=1
-OUT=$(mkdir -p "${OUT:-$REPO/gpu_check_out}" && cd "${OUT:-$REPO/gpu_check_out}" && pwd)
-: "${VADLIB_DATA_ROOT:?set VADLIB_DATA_ROOT to the folder with the four Fashion-MNIST IDX files}"
-export VADLIB_DATA_ROOT=$(cd "$VADLIB_DATA_ROOT" && pwd)
+source "$(dirname "$0")/gpu_common.sh" gpu_check "$@"
 REPORT=$OUT/gpu_check.txt
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 LARGE_BATCH=512                       # the large-N batch (docs/performance.md, "Full scale")
@@ -27,10 +20,7 @@ note() { echo "$*" | tee -a "$REPORT"; }
 elapsed() { "$PY" -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$@"; }
 
 : > "$REPORT"
-note "# gpu_check $(date -u +%FT%TZ) dry_run=$DRY"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' \
-  | tee -a "$REPORT" || note "gpu: none (nvidia-smi absent)"
-"$PY" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" | tee -a "$REPORT"
+environment gpu_check | tee -a "$REPORT"
 
 note "## 1. cuda tests"
 (cd "$REPO" && "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/ 2>&1 | tail -15) | tee -a "$REPORT" \

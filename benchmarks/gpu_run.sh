@@ -14,14 +14,7 @@
 # earlier call's files) is skipped, so a second call resumes where the first stopped.
 #   OUT=<folder> VADLIB_DATA_ROOT=<IDX folder> [DONE=<folder>] [STEPS="1 2 3 4"] [JOBS=4] bash benchmarks/gpu_run.sh
 #   ... bash benchmarks/gpu_run.sh --dry-run   # every step on tiny sizes and epochs: minutes, a CPU is fine
-set -euo pipefail
-DRY=0; [[ "${1:-}" == "--dry-run" ]] && DRY=1
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-python3}
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TQDM_DISABLE=1 DVC_NO_ANALYTICS=1
-OUT=$(mkdir -p "${OUT:-$REPO/gpu_run_out}" && cd "${OUT:-$REPO/gpu_run_out}" && pwd)
-: "${VADLIB_DATA_ROOT:?set VADLIB_DATA_ROOT to the folder with the four Fashion-MNIST IDX files}"
-export VADLIB_DATA_ROOT=$(cd "$VADLIB_DATA_ROOT" && pwd)
+source "$(dirname "$0")/gpu_common.sh" gpu_run "$@"
 STEPS=${STEPS:-1 2 3 4}
 JOBS=${JOBS:-4}  # stage processes at a time in steps 1 and 2: the four variants' chains side by side
 WORK=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -32,13 +25,6 @@ TINY=(data.n_train=40 data.n_test=20 data.verify_md5=false data.evaluator_pool=u
 (( DRY )) || TINY=()
 
 done_already() { [[ -n "${DONE:-}" && -f "$DONE/step$1.txt" ]] && tail -1 "$DONE/step$1.txt" | grep -qx "step $1: done"; }
-environment() {
-  echo "# $(date -u +%FT%TZ) dry_run=$DRY"
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' \
-    || echo "gpu: none (nvidia-smi absent)"
-  "$PY" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
-}
-
 # project DIR SETTING...: a scratch copy of the pipeline (code, dvc.yaml, the report's committed inputs) whose
 # params.yaml is the checkout's with the settings applied (dotted key=value, as `dvc exp run -S` takes them)
 project() {
@@ -74,7 +60,7 @@ pipeline() {
 }
 
 step1() {
-  environment
+  environment gpu_run
   echo "## 1. the default pipeline, float32 strict"
   project "$WORK/default" precision=float32 "${TINY[@]}"
   pipeline "$WORK/default" 1
@@ -94,7 +80,7 @@ PY
 }
 
 step2() {
-  environment
+  environment gpu_run
   echo "## 2. the full-scale pipeline"
   mapfile -t FULL < <("$PY" "$REPO/scripts/full_scale.py" settings)
   project "$WORK/full" "${FULL[@]}" "${TINY[@]}"
@@ -132,7 +118,7 @@ PY
 }
 
 step4() {
-  environment
+  environment gpu_run
   echo "## 4. precision options on the default recipe (normal)"
   local bench=(--epochs 4 --rounds 2) tune=(--n-test 1000)
   (( DRY )) && { bench=(--quick); tune=(--n-test 20); }
