@@ -33,7 +33,7 @@ DEMO_SETTINGS = (
 )
 # Outputs of a real run: the copy makes its own.
 RESULTS = ("dvc.lock", "metrics/", "plots/", "reports/")
-KEEP = ("reports/seed_noise.json",)  # a committed input of the report stage
+KEEP = ("reports/seed_noise.json", "reports/study/runs.csv")  # committed inputs of the report stage
 MARKER = ".vadlib-demo"  # written into the scratch folder, so a rerun may replace it and nothing else
 
 

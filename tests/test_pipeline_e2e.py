@@ -36,7 +36,9 @@ def project(tmp_path_factory):
         ".venv", ".git", "data", "models", "checkpoints", "dvc_plots", "__pycache__", ".pytest_cache", "*.egg-info",
         "dvc.lock", "reports", "metrics", "plots", "tmp", "cache", ".gpudata", ".whl"))
     (repo / "reports").mkdir()
-    shutil.copy(ROOT / "reports/seed_noise.json", repo / "reports/seed_noise.json")  # a committed input of the report
+    for committed in ("reports/seed_noise.json", "reports/study/runs.csv"):  # committed inputs of the report stage
+        (repo / committed).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / committed, repo / committed)
     raw = repo.parent / "raw"
     write_fashion_idx(raw, n_train=300, n_test=30)  # 260 train-split images left for the evaluator
     params = yaml.safe_load((repo / "params.yaml").read_text())
