@@ -132,11 +132,15 @@ step4() {
   done
 }
 
-for N in $STEPS; do
+for N in $STEPS; do  # all checked before any runs
   [[ "$N" =~ ^[1-4]$ ]] || { echo "error: STEPS: got '$N', expected step numbers 1-4" >&2; exit 2; }
+done
+for N in $STEPS; do
   if done_already "$N"; then echo "step $N: done in an earlier call ($DONE/step$N.txt), skipped"; continue; fi
   t=$(date +%s)
-  if ! "step$N" > "$WORK/step$N.txt" 2>&1; then
+  # a subshell outside any condition, so `set -e` holds inside the step: its first failing command ends it
+  set +e; ( set -e; "step$N" ) > "$WORK/step$N.txt" 2>&1; rc=$?; set -e
+  if (( rc )); then
     echo "step $N: FAILED" >> "$WORK/step$N.txt"; cp "$WORK/step$N.txt" "$OUT/step$N.txt"; cat "$OUT/step$N.txt"; exit 1
   fi
   echo "step $N seconds: $(( $(date +%s) - t ))" >> "$WORK/step$N.txt"

@@ -27,6 +27,18 @@ def test_a_bad_step_list_is_one_clear_error(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip() == "error: STEPS: got '5', expected step numbers 1-4"
 
 
+def test_a_failing_stage_fails_its_step_and_stops_the_run(tmp_path):
+    """No IDX files: step 1's prepare stage fails, and the step stops there (nothing after it runs, no archive)."""
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", str(SCRIPT), "--dry-run"], env=_env(tmp_path, out, STEPS="1 3"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    log = (out / "step1.txt").read_text()
+    assert log.endswith("step 1: FAILED\n") and "error: prepare failed" in log and "| variant |" not in log
+    assert sorted(p.name for p in out.iterdir()) == ["step1.txt"]  # step 3 never started
+
+
 @pytest.mark.slow
 def test_the_dry_run_does_every_step_resumes_and_reports_full_scale(tmp_path):
     write_fashion_idx(tmp_path / "data", n_train=300, n_test=150)
