@@ -68,12 +68,16 @@ def test_the_dry_run_does_every_step_resumes_and_reports_full_scale(tmp_path):
     after = prepared.stat().st_mtime_ns if prepared.exists() else None
     assert before == after, "the checkout's own pipeline outputs must stay untouched (scratch folders)"
 
-    # a second call with the first call's files: finished steps are skipped, the others run
+    # a second call with the files of a first call that did not finish step 3: step 1 is skipped, step 3 runs
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "step1.txt").write_text(steps[1])
+    (done / "step3.txt").write_text(steps[3].replace("step 3: done\n", "step 3: FAILED\n"))
     again = subprocess.run(["bash", str(SCRIPT), "--dry-run"], cwd=tmp_path,
-                           env=_env(tmp_path, tmp_path / "out2", DONE=str(out), STEPS="1 3"),
+                           env=_env(tmp_path, tmp_path / "out2", DONE=str(done), STEPS="1 3"),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"step 1: done in an earlier call ({out}/step1.txt), skipped" in again.stdout
+    assert f"step 1: done in an earlier call ({done}/step1.txt), skipped" in again.stdout
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["step3.txt"]
 
     # the full-scale report from the archive, written where the command runs
