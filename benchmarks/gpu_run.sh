@@ -138,8 +138,10 @@ done
 for N in $STEPS; do
   if done_already "$N"; then echo "step $N: done in an earlier call ($DONE/step$N.txt), skipped"; continue; fi
   t=$(date +%s)
-  # a subshell outside any condition, so `set -e` holds inside the step: its first failing command ends it
-  set +e; ( set -e; "step$N" ) > "$WORK/step$N.txt" 2>&1; rc=$?; set -e
+  # a subshell outside any condition, so `set -e` holds inside the step: its first failing command ends it (and
+  # the step's background memory sampler with it)
+  set +e; ( set -e; trap 'kill $(jobs -p) 2>/dev/null || true' EXIT; "step$N" ) > "$WORK/step$N.txt" 2>&1; rc=$?
+  set -e
   if (( rc )); then
     echo "step $N: FAILED" >> "$WORK/step$N.txt"; cp "$WORK/step$N.txt" "$OUT/step$N.txt"; cat "$OUT/step$N.txt"; exit 1
   fi
