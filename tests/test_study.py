@@ -265,12 +265,13 @@ def answer_table(folder, seeds=(0, 1, 2)):
 def test_the_answer_from_the_table_judges_every_pair_by_the_seed_rule(tmp_path):
     from vadlib.workflows.study_stats import answer, std_upper_factor
 
-    lines = answer(answer_table(tmp_path), {"ad": 0.2, "normal": 0.002, "uniform": 0.002})
+    lines = answer(answer_table(tmp_path), {"ad": 0.2, "normal": 0.002, "uniform": 0.002}, 5000)
     encoding, sampling, rate, probe, across = lines
     assert "seeds 0, 1, 2" in encoding
     assert "`ad` 0.098 ± 0.001, `normal` 0.1 ± 0.001, `uniform` 0.1005 ± 0.001: no pair differs" in encoding
     assert f"bar {3 * 0.001 * std_upper_factor(3):.2g}" in encoding
-    assert "FD `ad` 8 ± 0, `normal` 8 ± 0, `uniform` 8 ± 0: no pair differs" in sampling
+    assert sampling.startswith("**Sampling** (`class_gmm`, 5000 draws): FD `ad` 8 ± 0, `normal` 8 ± 0, `uniform` 8 ± 0: "
+                               "no pair differs")
     assert "test KL (nats) `normal` 350 ± 1, `uniform` 370 ± 1: real by the seed rule: uniform − normal 20 (bar 13)" \
         in rate  # the AD has no KL, so one pair
     assert probe.startswith("**Latent structure**") and "no pair differs" in probe
@@ -286,9 +287,9 @@ def test_the_answer_needs_two_seeds_at_the_defaults_and_the_report_falls_back_wi
     from vadlib.workflows.study_stats import answer
 
     one_seed = answer_table(tmp_path / "one", seeds=(0,))
-    assert answer(one_seed, {"ad": 0.2, "normal": 0.002, "uniform": 0.002}) is None
+    assert answer(one_seed, {"ad": 0.2, "normal": 0.002, "uniform": 0.002}, 5000) is None
     three_seeds = answer_table(tmp_path / "three")
-    assert answer(three_seeds, {"normal": 0.02, "uniform": 0.02}) is None  # no runs at these betas
+    assert answer(three_seeds, {"normal": 0.02, "uniform": 0.02}, 5000) is None  # no runs at these betas
     seed0 = {"ad": 0.097, "normal": 0.099, "uniform": 0.0995}  # the table's seed-0 test losses
 
     def metrics(losses):

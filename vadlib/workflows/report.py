@@ -204,7 +204,7 @@ def answer_section(cfg: Config, all_metrics: dict[str, dict], noise: dict | None
     the seed rule; otherwise this run's figures are judged against one variant's seed noise (`noise`)."""
     betas = {n: v.beta for n, v in cfg.variants.items() if n in all_metrics}
     own = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
-    from_study = (study_stats.answer(study, betas) if study is not None and not study.empty
+    from_study = (study_stats.answer(study, betas, cfg.quality.n_samples) if study is not None and not study.empty
                   and study_stats.describes(study, betas, cfg.seed, own) else None)
     if from_study:
         said = [*from_study, f"The sections below show this run alone (seed {cfg.seed}); every cell and pair, the "

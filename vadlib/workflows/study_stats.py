@@ -240,11 +240,16 @@ def _pairs_in_words(cells: dict[str, np.ndarray], most: int = 3) -> str:
             f"bar {_fmt(largest['threshold'], 2)})")
 
 
+def _rows_at(df, variant: str, beta: float):
+    """The table's rows of one cell (variant, beta), whatever the seeds."""
+    return df[(df.variant == variant) & np.isclose(df.beta, beta)]
+
+
 def _cells_at(df, betas: dict[str, float], metric: str) -> dict[str, np.ndarray]:
     """{variant: its seeds' values of `metric` at that variant's beta}, for the variants that have two or more."""
     out = {}
     for variant, beta in betas.items():
-        v = df[(df.variant == variant) & np.isclose(df.beta, beta)][metric].dropna().to_numpy(dtype=float)
+        v = _rows_at(df, variant, beta)[metric].dropna().to_numpy(dtype=float)
         if v.size >= 2:
             out[variant] = v
     return out
@@ -302,17 +307,18 @@ def describes(df, betas: dict[str, float], seed: int, test_loss: dict[str, float
     has this run's test course_loss (within `rel`: another CPU moves it in the 4th digit). A full-scale run, changed
     params or a stale table fail it, and their report must not borrow the study's seeds."""
     for variant, beta in betas.items():
-        rows = df[(df.variant == variant) & np.isclose(df.beta, beta) & (df.seed == seed)]["test_course_loss"]
+        cell = _rows_at(df, variant, beta)
+        rows = cell[cell.seed == seed]["test_course_loss"]
         if len(rows) != 1 or not math.isclose(float(rows.iloc[0]), test_loss[variant], rel_tol=rel):
             return False
     return True
 
 
-def answer(df, betas: dict[str, float]) -> list[str] | None:
+def answer(df, betas: dict[str, float], n_samples: int) -> list[str] | None:
     """The report's answer from the study table: each figure at the default operating point (`betas`, variant ->
-    its KL weight) as mean ± seed std, every pair of variants judged by the seed rule, then where across KL weights
-    the families differ. None when fewer than two variants have two seeds at their default (the report then judges
-    against one variant's seed noise)."""
+    its KL weight; `n_samples` draws per sampler) as mean ± seed std, every pair of variants judged by the seed rule,
+    then where across KL weights the families differ. None when fewer than two variants have two seeds at their
+    default (the report then judges against one variant's seed noise)."""
     if df is None or df.empty or len(_cells_at(df, betas, "test_course_loss")) < 2:
         return None
     seeds = ", ".join(str(int(x)) for x in sorted(df.seed.unique()))
@@ -321,7 +327,7 @@ def answer(df, betas: dict[str, float]) -> list[str] | None:
     samples = [s for s in (_figure_sentence(df, betas, "class_gmm_fd", "FD"),
                            _figure_sentence(df, betas, "class_gmm_recognisable", "recognisable rate")) if s]
     if samples:
-        said.append("**Sampling** (`class_gmm`, 5000 draws): " + "; ".join(samples))
+        said.append(f"**Sampling** (`class_gmm`, {n_samples} draws): " + "; ".join(samples))
     rate = [s for s in (_figure_sentence(df, betas, "test_kl", "test KL (nats)"),
                         _figure_sentence(df, betas, "test_nelbo", "negative ELBO (nats)")) if s]
     if rate:
