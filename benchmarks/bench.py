@@ -38,12 +38,12 @@ from vadlib.infra.config import load_params
 from vadlib.infra.data import load_split
 from vadlib.infra.runtime import PRECISIONS, resolve_device, set_precision
 from vadlib.core.distributions import get_distribution
-from vadlib.workflows.fit import fit_latents
+from vadlib.pipeline.fit import fit_latents
 from vadlib.infra.io import write_json, write_text
 from vadlib.core.models import Decoder
 from vadlib.core.objective import per_image_loss
-from vadlib.workflows.proxy import fit_and_score
-from vadlib.workflows.train import build_loop, train_variant
+from vadlib.studies.proxy import fit_and_score
+from vadlib.pipeline.train import build_loop, train_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from vadlib.infra.config import load_params, parse_params  # noqa: E402
 from vadlib.infra.io import save_tensors  # noqa: E402
 from vadlib.infra.runtime import describe, resolve_device  # noqa: E402
-from vadlib.workflows.train import _loop_state, build_loop  # noqa: E402
+from vadlib.pipeline.train import _loop_state, build_loop  # noqa: E402
 
 
 def measure(n: int, variant: str, rounds: int, device: torch.device) -> dict:

@@ -23,7 +23,7 @@ import yaml
 
 from vadlib.infra.config import parse_params
 from vadlib.infra.errors import ConfigError
-from vadlib.workflows.proxy import apply_override
+from vadlib.studies.proxy import apply_override
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough for ~3 minutes on 2 CPU cores, large enough that every stage has something to show.

@@ -22,8 +22,8 @@ from vadlib.infra.cli import run
 from vadlib.infra.config import load_params, parse_params
 from vadlib.infra.errors import ConfigError
 from vadlib.infra.runtime import resolve_device, set_precision
-from vadlib.workflows.evaluate import evaluate_variant
-from vadlib.workflows.proxy import apply_override, committed_inputs, headline, train_and_fit_test
+from vadlib.pipeline.evaluate import evaluate_variant
+from vadlib.studies.proxy import apply_override, committed_inputs, headline, train_and_fit_test
 
 
 def main() -> None:

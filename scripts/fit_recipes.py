@@ -14,12 +14,12 @@ import json
 
 import torch
 
-from vadlib.infra import paths
+from vadlib.pipeline import artifacts as paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
 from vadlib.infra.data import load_prepared
 from vadlib.infra.io import load_tensors
-from vadlib.workflows.proxy import fit_and_score
+from vadlib.studies.proxy import fit_and_score
 
 
 def main() -> None:

@@ -18,15 +18,15 @@ import dataclasses
 import torch
 
 from vadlib.core.samplers import GMM, get_sampler
-from vadlib.infra import paths
+from vadlib.pipeline import artifacts as paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
 from vadlib.infra.io import write_text
-from vadlib.workflows.checkpoint import load_trained
-from vadlib.workflows.evaluator import to_unit
-from vadlib.workflows.generation import NOT_A_COPY, draw_images
-from vadlib.workflows.proxy import committed_inputs
-from vadlib.workflows.quality import reference_set, sample_quality
+from vadlib.pipeline.checkpoint import load_trained
+from vadlib.measure.evaluator import to_unit
+from vadlib.measure.generation import NOT_A_COPY, draw_images
+from vadlib.studies.proxy import committed_inputs
+from vadlib.measure.samples import reference_set, sample_quality
 
 GRID = [("prior", {}), ("gaussian", {}), ("posterior", {}),
         *(("gmm", {"gmm_components": k, "temperature": t}) for k in (10, 20, 50, 100, 200) for t in (1.0, 0.8)),

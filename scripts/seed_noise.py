@@ -12,13 +12,13 @@ import argparse
 import dataclasses
 import statistics
 
-from vadlib.infra import paths
+from vadlib.pipeline import artifacts as paths
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
 from vadlib.infra.io import read_json, write_json
 from vadlib.infra.runtime import describe, resolve_device
-from vadlib.workflows.evaluate import evaluate_variant
-from vadlib.workflows.proxy import committed_inputs, headline, train_and_fit_test
+from vadlib.pipeline.evaluate import evaluate_variant
+from vadlib.studies.proxy import committed_inputs, headline, train_and_fit_test
 
 HEADLINES = {  # report key -> proxy.headline key
     "test.course_loss": "test_course_loss",

@@ -25,8 +25,10 @@ from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
 from vadlib.infra.errors import VadlibError
 from vadlib.infra.experiments import dvc, experiment_refs, export_absolute_data_root, show, wait_for_queue
-from vadlib.infra.io import write_text
-from vadlib.workflows import study
+from vadlib.infra.io import write_json, write_text
+from vadlib.pipeline import artifacts
+from vadlib.studies import answer
+from vadlib.studies import seed_study as study
 
 POLL_SECONDS = 30
 
@@ -124,9 +126,12 @@ def collect(args) -> None:
 
 
 def report(args) -> None:
-    study.write_report(args.table, expected_runs(args.params), args.out, args.figures, args.per_image,
-                       seed=load_params(args.params).seed)
-    print(f"wrote {args.out}")
+    cfg = load_params(args.params)
+    study.write_report(args.table, expected_runs(args.params), args.out, args.figures, args.per_image, seed=cfg.seed)
+    content = answer.answer_file(study.load_table(args.table), {n: v.beta for n, v in cfg.variants.items()},
+                                 cfg.quality.n_samples, "python scripts/study.py report")
+    write_json(args.answer, content)
+    print(f"wrote {args.out} and {args.answer}")
 
 
 def main() -> None:
@@ -140,6 +145,7 @@ def main() -> None:
     ap.add_argument("--per-image", default=str(study.PER_IMAGE_DIR))
     ap.add_argument("--out", default=str(study.REPORT))
     ap.add_argument("--figures", default=str(study.FIGURES))
+    ap.add_argument("--answer", default=str(artifacts.STUDY_ANSWER), help="the report stage's answer (JSON)")
     args = ap.parse_args()
     {"queue": queue, "collect": collect, "report": report}[args.action](args)
 

@@ -16,7 +16,7 @@ import yaml
 from vadlib.infra.cli import run
 from vadlib.infra.config import load_params, parse_params
 from vadlib.infra.runtime import resolve_device, set_precision
-from vadlib.workflows.proxy import apply_override, course_data, train_fit_score
+from vadlib.studies.proxy import apply_override, course_data, train_fit_score
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from vadlib.infra.cli import run
 from vadlib.infra.config import load_params
 from vadlib.infra.errors import VadlibError
 from vadlib.infra.runtime import describe, resolve_device, set_precision
-from vadlib.workflows import ablation
-from vadlib.workflows.proxy import course_data
+from vadlib.studies import ablation
+from vadlib.studies.proxy import course_data
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--train-epochs", type=int, help="default: params' train.epochs")
     ap.add_argument("--fit-epochs", type=int, help="default: params' fit.epochs")
     ap.add_argument("--steps", type=int, nargs="*", help=f"step numbers 0-{len(ablation.STEPS) - 1} (default all)")
-    ap.add_argument("--families", nargs="*", default=list(ablation.FAMILIES), choices=ablation.FAMILIES)
+    ap.add_argument("--families", nargs="*", default=list(ablation.ABLATED_FAMILIES), choices=ablation.ABLATED_FAMILIES)
     ap.add_argument("--dry-run", action="store_true", help="list the runs still missing and stop")
     args = ap.parse_args()
     cfg = load_params(args.params)

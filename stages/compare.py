@@ -4,13 +4,14 @@ from vadlib.infra.config import load_params
 
 
 def main() -> None:
-    args = stage_parser(__doc__).parse_args()
+    args = stage_parser(__doc__.split("\n")[0]).parse_args()
     cfg = load_params(args.params)
 
-    from vadlib.workflows.compare import select_variant
+    from vadlib.pipeline.compare import stage  # after the params check: a bad params file fails before torch loads
 
-    select_variant(cfg.compare, cfg.variants)
-    print(f"compare: metrics/selected.json and plots/selected/ now show {cfg.compare}")
+    line = stage(cfg)
+    if line:
+        print(line)
 
 
 if __name__ == "__main__":

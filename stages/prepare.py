@@ -4,15 +4,14 @@ from vadlib.infra.config import load_params
 
 
 def main() -> None:
-    args = stage_parser("Verify Fashion-MNIST and write the train/test subsets.").parse_args()
+    args = stage_parser(__doc__.split("\n")[0]).parse_args()
     cfg = load_params(args.params)
-    from vadlib.infra.data import prepare  # after the params check, so a bad file fails before the torch import
 
-    m = prepare(cfg.data, cfg.seed)
-    print(
-        f"prepared {m['n_train']} train / {m['n_test']} test images ({m['subset']} subset, "
-        f"seed {cfg.seed}) from {cfg.data.resolved_root} -> data/prepared/"
-    )
+    from vadlib.pipeline.prepare import stage  # after the params check: a bad params file fails before torch loads
+
+    line = stage(cfg)
+    if line:
+        print(line)
 
 
 if __name__ == "__main__":

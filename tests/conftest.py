@@ -14,7 +14,7 @@ MARKERS = {
     "cuda": "needs a CUDA GPU (skipped without one; benchmarks/gpu_check.sh runs them on a GPU machine)",
 }
 FILE_MARKERS = {  # test file (module name) -> markers for every test in it
-    "test_pipeline_e2e": ("slow",),
+    "test_end_to_end": ("slow",),
     "test_distributed": ("slow",),
     "test_benchmark": ("slow",),
     "test_gpu_check": ("slow",),

@@ -130,7 +130,7 @@ def assert_interrupted_run_resumes_identically(device, tmp_path, monkeypatch, ca
     from vadlib.core import optimize
     from vadlib.infra.errors import Interrupted
     from vadlib.infra.io import load_tensors
-    from vadlib.workflows.train import train_variant
+    from vadlib.pipeline.train import train_variant
 
     cfg = tiny_config(train={"epochs": 6, "checkpoint_every": 2})
     data = tiny_data()

@@ -25,7 +25,13 @@ def register(cls):
     return cls
 
 
-def get_distribution(name: str) -> "LatentDistribution":
+def get_distribution(name: str, where: str = "distribution") -> "LatentDistribution":
+    """The registered family `name`; an unknown name is one ConfigError naming `where` (the params key) and the
+    known families. Names are checked here, where they are resolved, so reading params needs no torch."""
+    if name not in REGISTRY:
+        from ..infra.errors import ConfigError
+
+        raise ConfigError(f"{where}: got {name!r}, expected one of {', '.join(REGISTRY)}")
     return REGISTRY[name]()
 
 
@@ -54,9 +60,6 @@ class LatentDistribution:
         """KL(q || N(0, I)) per sample, summed over dimensions."""
         raise NotImplementedError
 
-    def prior_sample(self, n: int, dim: int, generator: torch.Generator, codes: Tensor | None = None) -> Tensor:
-        return torch.randn(n, dim, generator=generator)
-
 
 @register
 class Delta(LatentDistribution):
@@ -77,15 +80,6 @@ class Delta(LatentDistribution):
 
     def kl(self, params):
         return 0.5 * params.pow(2).sum(-1)
-
-    def prior_sample(self, n, dim, generator, codes=None):
-        """Codes were never pushed towards N(0, I), so sample a Gaussian fitted to the learned codes."""
-        if codes is None:
-            return super().prior_sample(n, dim, generator)
-        mu = codes.mean(0)
-        cov = torch.cov(codes.T) + 1e-5 * torch.eye(dim)
-        chol = torch.linalg.cholesky(cov)
-        return mu + torch.randn(n, dim, generator=generator) @ chol.T
 
 
 @register

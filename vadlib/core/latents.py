@@ -5,8 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .distributions import LatentDistribution
-
-N_CLASSES = 10
+from .images import N_CLASSES
 
 
 def initial_params(dist: LatentDistribution, n: int, dim: int, init: str, scale: float, width: float,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-IMAGE_SIDE = 28
+from .images import SIDE as IMAGE_SIDE
 
 
 class Project(nn.Module):
@@ -71,12 +71,4 @@ def decode_images(decoder: Decoder, z: Tensor, batch_size: int = 1000) -> Tensor
     decoder.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 1, IMAGE_SIDE, IMAGE_SIDE)
 
-
-def images_to_device(images_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 images [N, 28, 28] -> float [N, 1, 28, 28] in [0, 1], the decoder's output range."""
-    return (images_uint8.to(device=device, dtype=torch.float32) / 255.0).unsqueeze(1)
-
-
-def n_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 

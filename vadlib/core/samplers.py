@@ -87,7 +87,7 @@ class Prior(Sampler):
 
 @register
 class Gaussian(Sampler):
-    """One full-covariance Gaussian fitted to the code means (Delta.prior_sample, with a temperature)."""
+    """One full-covariance Gaussian fitted to the code means (with a temperature)."""
 
     name = "gaussian"
     title = "one Gaussian fitted to the train codes"

@@ -16,13 +16,12 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
-from .config import DATA_ROOT_ENV, DataConfig
+from .config import DATA_ROOT_ENV
 from .errors import DataError, VadlibError
-from .io import load_tensors, save_tensors, write_json
+from .io import load_tensors
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 SPLITS = {"train": "train", "test": "t10k"}  # split name -> file prefix
-OFFICIAL_COUNTS = {"train": 60000, "test": 10000}
 # MD5 of the *uncompressed* files: gzip headers differ between mirrors, the IDX bytes do not.
 OFFICIAL_MD5 = {
     "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
@@ -246,49 +245,7 @@ def evaluator_pool(n_split: int, used: torch.Tensor, pool: str) -> torch.Tensor:
     return unused.nonzero().squeeze(1)
 
 
-def prepare(
-    cfg: DataConfig, seed: int, out_dir: str | Path = "data/prepared", metrics_path: str | Path = "metrics/data.json",
-    reference_dir: str | Path | None = "data/reference",
-) -> dict:
-    """Load, validate and subset both splits, and only then write train.pt, test.pt and the metrics.
-
-    `reference_dir` also gets the images the evaluator network may learn from: `pool.pt`, the train split minus the
-    models' training images (or all of it with `data.evaluator_pool: all`), and `test_full.pt`, the whole test split
-    (for the evaluator's accuracy).
-    """
-    root = ensure_files(cfg.resolved_root, cfg.download)
-    outputs, reference = {}, {}
-    for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
-        images, labels = load_split(root, split, cfg.verify_md5)
-        if n > len(labels):
-            raise DataError(
-                f"data.n_{split}: got {n} but the {split} split has {len(labels)} images; lower it in params.yaml"
-            )
-        idx = select_subset(labels, n, cfg.subset, seed, name=f"data.n_{split}")
-        outputs[split] = _payload(images, labels, idx)
-        if split == "train":
-            reference["pool"] = _payload(images, labels, evaluator_pool(len(labels), idx, cfg.evaluator_pool))
-        else:
-            reference["test_full"] = _payload(images, labels, torch.arange(len(labels)))
-    metrics = {
-        "n_train": cfg.n_train,
-        "n_test": cfg.n_test,
-        "subset": cfg.subset,
-        "train_per_class": per_class(outputs["train"]["labels"]),
-        "test_per_class": per_class(outputs["test"]["labels"]),
-        "n_reference_pool": len(reference["pool"]["labels"]),
-        "evaluator_pool": cfg.evaluator_pool,
-    }
-    for split, payload in outputs.items():
-        save_tensors(Path(out_dir) / f"{split}.pt", payload)
-    if reference_dir is not None:
-        for name, payload in reference.items():
-            save_tensors(Path(reference_dir) / f"{name}.pt", payload)
-    write_json(metrics_path, metrics)
-    return metrics
-
-
-def _payload(images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> dict:
+def subset_payload(images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor) -> dict:
     return {"images": images[idx], "labels": labels[idx], "indices": idx, "class_names": list(CLASS_NAMES)}
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from vadlib.infra.config import load_params
+from .config import load_params
 
 
 def dvc(*args: str, capture: bool = True, check: bool = True) -> subprocess.CompletedProcess:

@@ -17,7 +17,6 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 
-from . import paths
 from .errors import CheckpointError, VadlibError
 
 
@@ -48,11 +47,6 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def write_seconds(stage: str, name: str, seconds: float, device: str) -> None:
-    """One stage run's wall time and device, in metrics/seconds/ (no cached output depends on it)."""
-    write_json(paths.seconds(stage, name), {f"{stage}_seconds": round(seconds, 2), "device": device})
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -1,0 +1,101 @@
+"""dvc.yaml must list every vadlib module a stage runs, or DVC would serve stale results after a code change;
+and the parts of dvc.yaml that DVC cannot derive from params (the overlay plots) must name every variant."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vadlib.infra.config import load_params
+
+ROOT = Path(__file__).resolve().parents[2]
+# Modules that cannot change a stage's outputs: argument parsing and exit codes, exception classes, output file
+# names and the wall-time file (paths are declared in dvc.yaml itself, so a rename there already reruns the stage).
+RESULT_NEUTRAL = {"vadlib/infra/cli.py", "vadlib/infra/errors.py", "vadlib/pipeline/artifacts.py"}
+PACKAGE_INITS = {str(p.relative_to(ROOT)) for p in (ROOT / "vadlib").rglob("__init__.py")}
+
+
+def _module_file(dotted: str) -> str | None:
+    """'vadlib.core.models' -> 'vadlib/core/models.py'; a package -> None (its __init__ is checked apart)."""
+    path = ROOT / Path(*dotted.split("."))
+    if path.with_suffix(".py").exists():
+        return str(path.with_suffix(".py").relative_to(ROOT))
+    assert path.is_dir(), f"{dotted} is imported but does not exist"
+    return None
+
+
+def vadlib_imports(path: Path) -> set[str]:
+    """Every vadlib module a file imports, at any nesting level (stages import inside main())."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            bases = [a.name for a in node.names]
+            names = [[]] * len(bases)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            bases, names = [base], [[a.name for a in node.names]]
+        else:
+            continue
+        for base, members in zip(bases, names):
+            if base != "vadlib" and not base.startswith("vadlib."):
+                continue
+            module = _module_file(base)
+            if module:
+                found.add(module)
+            else:  # `from vadlib.infra import paths`: the members are modules
+                found |= {m for m in (_module_file(f"{base}.{n}") for n in members) if m}
+    return found
+
+
+def closure(script: str) -> set[str]:
+    seen, todo = set(), [script]
+    while todo:
+        for module in vadlib_imports(ROOT / todo.pop()) - seen:
+            seen.add(module)
+            todo.append(module)
+    return seen
+
+
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_declares_every_module_it_runs(name):
+    body = STAGES[name].get("do", STAGES[name])
+    script = body["cmd"].split()[1]
+    deps = {d if isinstance(d, str) else next(iter(d)) for d in body["deps"]}
+    assert script in deps
+    missing = closure(script) - RESULT_NEUTRAL - deps
+    assert not missing, f"dvc.yaml stage {name!r} runs {sorted(missing)} but does not list them as deps"
+    stale = {d for d in deps if d.startswith("vadlib/")} - closure(script)
+    assert not stale, f"dvc.yaml stage {name!r} lists {sorted(stale)}, which it never imports (needless reruns)"
+
+
+def test_the_import_scan_sees_imports_inside_functions_and_relative_ones():
+    assert "vadlib/workflows/fit.py" in closure("stages/fit.py")  # imported inside main()
+    assert "vadlib/core/optimize.py" in closure("stages/fit.py")  # reached through `from ..core.optimize import`
+    assert "vadlib/infra/paths.py" in closure("stages/fit.py")  # `from vadlib.infra import paths`
+
+
+def test_package_inits_import_nothing():
+    """Package __init__ files run on every import but are not deps: they must not hold code that shapes results."""
+    for init in PACKAGE_INITS:
+        tree = ast.parse((ROOT / init).read_text())
+        assert all(isinstance(n, ast.Expr) for n in tree.body), f"{init} should hold only its docstring"
+
+
+def test_overlay_plots_name_every_variant():
+    """Stages iterate over params' `variants`, so they always agree; the overlay plots are written out by hand."""
+    variants = set(load_params(ROOT / "params.yaml").variants)
+    text = yaml.safe_dump(yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"])
+    for folder in ("plots/train", "plots/fit"):
+        plotted = set(re.findall(rf"{folder}/([^/\s]+)\.csv", text))
+        assert plotted == variants, f"dvc.yaml's plots over {folder}/ name {sorted(plotted)}, params has {sorted(variants)}"
+    for split in ("train", "test"):
+        assert set(re.findall(rf"plots/tsne/([^/\s]+)_{split}\.csv", text)) == variants

@@ -1,0 +1,108 @@
+"""The Uniform ablation (vadlib/workflows/ablation.py): its steps, its resumable table, its markdown, a divergence."""
+import pytest
+import yaml
+
+from vadlib.infra.errors import DivergenceError, VadlibError
+from vadlib.studies import ablation
+from vadlib.studies.ablation import COURSE_RECIPE, STEPS, Setting
+
+from helpers import ROOT
+
+
+def test_step_zero_is_the_original_recipe_and_the_last_is_todays_default():
+    assert ablation.overrides(0, "uniform") == COURSE_RECIPE
+    assert ablation.overrides(len(STEPS) - 1, "uniform") == {}
+    assert "variants.uniform.distribution" not in ablation.overrides(0, "normal")
+
+
+def test_each_step_restores_only_its_own_keys():
+    for step in range(1, len(STEPS)):
+        before, after = ablation.overrides(step - 1, "uniform"), ablation.overrides(step, "uniform")
+        assert set(before) - set(after) == set(STEPS[step][1])
+
+
+def test_a_step_that_changes_nothing_for_normal_is_not_rerun():
+    runs = {(s.step, s.family) for s in ablation.settings()}
+    assert (1, "normal") not in runs and (1, "uniform") in runs
+    assert len(runs) == 2 * len(STEPS) - 1
+
+
+def test_every_step_is_a_valid_config_and_step_zero_uses_raw_bounds():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for s in ablation.settings(train_epochs=3, fit_epochs=2):
+        cfg = ablation.config_for(raw, s)
+        assert (cfg.train.epochs, cfg.fit.epochs) == (3, 2)
+    first = ablation.config_for(raw, Setting(0, "uniform", ablation.overrides(0, "uniform")))
+    assert first.variant("uniform").distribution == "uniform_ab"
+    assert (first.train.lr_decoder, first.train.lr_latent, first.train.weight_decay) == (0.01, 0.01, 0.0)
+    assert ablation.config_for(raw, Setting(5, "uniform", {})).variant("uniform").distribution == "uniform"
+
+
+def row(step, family, train="0.1", test="0.2", note=""):
+    return {"step": step, "change": STEPS[step][0], "family": family, "train_epochs": 200, "fit_epochs": 100,
+            "train_course_loss": train, "test_course_loss": test, "seconds": 1.0, "note": note, "machine": "cpu",
+            "commit": "abc"}
+
+
+def test_table_appends_rows_keeps_old_ones_and_refuses_a_foreign_header(tmp_path):
+    path = tmp_path / "t.csv"
+    ablation.append_row(row(0, "uniform"), path)
+    ablation.append_row(row(0, "normal"), path)
+    assert [ablation.row_key(r) for r in ablation.read_rows(path)] == [(0, "uniform", 200, 100),
+                                                                       (0, "normal", 200, 100)]
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(VadlibError, match="header"):
+        ablation.read_rows(path)
+
+
+def test_markdown_marks_skipped_steps_pending_runs_and_divergences():
+    rows = [row(0, "uniform", "0.146", "0.164"), row(0, "normal", "0.02", "0.11"),
+            row(1, "uniform", note="diverged: loss NaN")]
+    lines = ablation.markdown(rows, {"uniform": ("0.1457", "0.1644"), "normal": ("0.019", "0.111")})
+    assert lines[2].startswith("| — | the original report | ~750 / ~500 | 0.1457 | 0.1644 | 0.019 | 0.111 |")
+    assert "| 0 | the original recipe | 200 / 100 | 0.1460 | 0.1640 | 0.0200 | 0.1100 |" in lines
+    step1 = next(line for line in lines if line.startswith("| 1 |"))
+    assert "diverged: loss NaN" in step1 and step1.endswith("| as above | as above |")
+    assert not any(line.startswith("| 2 |") for line in lines)  # nothing of step 2 yet: listed below the table
+    assert lines[-1] == "Not run yet: step 2 at 200 / 100, 3 at 200 / 100, 4 at 200 / 100, 5 at 200 / 100."
+    partial = ablation.markdown([*rows, row(2, "normal")])
+    assert next(line for line in partial if line.startswith("| 2 |")).endswith("| — | — | 0.1000 | 0.2000 |")
+
+
+def test_a_diverged_run_is_a_row_with_its_message(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise DivergenceError("train/uniform: loss is NaN at epoch 3\nmore")
+
+    monkeypatch.setattr(ablation, "train_fit_score", diverge)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    out = ablation.run_setting(raw, Setting(0, "uniform", ablation.overrides(0, "uniform")), {}, None, "cpu")
+    assert out["note"] == "diverged: train/uniform: loss is NaN at epoch 3" and "test_course_loss" not in out
+
+
+@pytest.mark.slow
+def test_the_script_runs_the_chosen_steps_once_and_a_rerun_skips_them(tmp_path):
+    """End to end on tiny data: step 0 (the raw-bounds Uniform at the original rates) and step 5 (today's default)
+    each give a finite row; the same call again finds nothing to do."""
+    import subprocess
+    import sys
+
+    from idx_fixtures import write_fashion_idx
+
+    write_fashion_idx(tmp_path / "data", n_train=40, n_test=20)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"].update(root=str(tmp_path / "data"), n_train=40, n_test=20, verify_md5=False, download=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    table = tmp_path / "ablation.csv"
+    cmd = [sys.executable, str(ROOT / "scripts/uniform_ablation.py"), "--params", str(tmp_path / "params.yaml"),
+           "--table", str(table), "--train-epochs", "2", "--fit-epochs", "2", "--steps", "0", "5",
+           "--families", "uniform"]
+    first = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    rows = ablation.read_rows(table)
+    assert [(r["step"], r["family"], r["train_epochs"]) for r in rows] == [("0", "uniform", "2"), ("5", "uniform", "2")]
+    # course_loss of a batch of 20 is at most 255 / sqrt(20 x 784) = 2.04
+    assert all(0 < float(r[k]) < 3 for r in rows for k in ("train_course_loss", "test_course_loss"))
+    assert all(r["note"] == "" for r in rows)
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0 and "0 runs to do" in again.stdout
+    assert ablation.read_rows(table) == rows

@@ -1,0 +1,76 @@
+"""The tuning scripts' shared pieces: params overrides and the full-evaluation proxy's guard."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from vadlib.infra.errors import ConfigError
+from vadlib.studies.proxy import apply_override, headline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_apply_override_sets_nested_and_top_level_keys_as_yaml_values():
+    raw = {"seed": 0, "train": {"epochs": 200}, "variants": {"normal": {"beta": 0.002}}}
+    for s in ("seed=3", "train.epochs=150", "variants.normal.beta=2e-4", "train.schedule=constant"):
+        apply_override(raw, s)
+    assert raw == {"seed": 3, "train": {"epochs": 150, "schedule": "constant"},
+                   "variants": {"normal": {"beta": 2e-4}}}
+    with pytest.raises(KeyError):
+        apply_override(raw, "nosuch.key=1")
+
+
+def test_evaluate_one_refuses_settings_that_change_the_reused_data_or_evaluator(tmp_path, monkeypatch):
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text())
+    module = _script("evaluate_one")
+    for setting in ("data.n_train=500", "evaluator.epochs=2"):
+        monkeypatch.setattr(sys, "argv", ["evaluate_one.py", "normal", setting, "--params", str(params)])
+        with pytest.raises(ConfigError, match="may not change `data` or `evaluator`"):
+            module.main()
+
+
+def _sample_row(fd, recognisable, min_share, ratio):
+    return {"fd": fd, "kid": 0.1, "precision": 0.9, "recall": 0.5, "density": 1.1, "coverage": 0.8,
+            "recognisable": recognisable, "min_class_share": min_share, "nn_train_distance": 5.0,
+            "nn_train_ratio": ratio, "nn_train_pixel_distance": 4.0, "nn_train_pixel_ratio": 0.7}
+
+
+def _metrics(best):
+    """A metrics file in the evaluate stage's layout, every headline figure a different number."""
+    return {
+        "variant": "normal", "distribution": "normal",
+        "train": {"course_loss": 0.0399, "mse": 0.0013, "psnr": 28.9},
+        "test": {"course_loss": 0.0990, "mse": 0.0073, "psnr": 21.4, "kl": 351.0},
+        "latent": {"knn_accuracy": 0.769, "knn_cosine_accuracy": 0.791, "logreg_accuracy": 0.719, "active_units": 100,
+                   "pixel_knn_accuracy": 0.771, "pixel_knn_cosine_accuracy": 0.769},
+        "samples": {"real": _sample_row(1.29, 0.822, 0.092, 1.003),
+                    "reconstruction": _sample_row(6.53, 0.74, 0.08, 0.93),
+                    "gmm": _sample_row(9.40, 0.70, 0.075, 0.93), "class_gmm": _sample_row(8.10, 0.760, 0.087, 0.916),
+                    "posterior": _sample_row(3.26, 0.83, 0.085, 0.40)},
+        "best_sampler": best,
+    }
+
+
+def test_headline_reads_the_best_samplers_row_and_the_latent_probes():
+    h = headline(_metrics({"name": "class_gmm", "fd_vs_baseline": 0.134, "recognisable_vs_real": 0.925}))
+    assert h == {"test_course_loss": 0.0990, "train_course_loss": 0.0399, "best_sampler": "class_gmm", "best_fd": 8.10,
+                 "fd_vs_baseline": 0.134, "recognisable": 0.760, "recognisable_vs_real": 0.925,
+                 "min_class_share": 0.087, "nn_train_ratio": 0.916, "knn_accuracy": 0.769,
+                 "knn_cosine_accuracy": 0.791}
+    assert json.loads(json.dumps(h)) == h  # printable as one JSON line
+
+
+def test_headline_without_a_best_sampler_has_no_sample_figures():
+    h = headline(_metrics({"name": "none", "fd_vs_baseline": None, "recognisable_vs_real": None}))
+    assert h["best_sampler"] == "none" and h["test_course_loss"] == 0.0990 and h["knn_accuracy"] == 0.769
+    assert all(h[key] is None for key in ("best_fd", "fd_vs_baseline", "recognisable", "recognisable_vs_real",
+                                          "min_class_share", "nn_train_ratio"))

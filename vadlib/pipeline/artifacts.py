@@ -1,0 +1,81 @@
+"""Where each stage reads and writes: every artifact path of the pipeline, once. dvc.yaml declares the same paths
+(tests/pipeline/test_artifacts.py checks every `outs`, `metrics` and `plots` entry against this module)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..infra.io import write_json
+
+PREPARED = Path("data/prepared")
+DATA_METRICS = Path("metrics/data.json")  # class counts per split
+TRAIN_DATA, TEST_DATA = PREPARED / "train.pt", PREPARED / "test.pt"
+REFERENCE = Path("data/reference")  # images no variant trains on: the evaluator's training pool and the full test
+POOL_DATA, FULL_TEST_DATA = REFERENCE / "pool.pt", REFERENCE / "test_full.pt"
+EVALUATOR = Path("models/evaluator.pt")
+EVALUATOR_METRICS = Path("metrics/evaluator.json")
+STUDY_TABLE = Path("reports/study/runs.csv")  # the seed study's runs (scripts/study.py seeds), committed
+STUDY_ANSWER = Path("reports/study/answer.json")  # its answer for the default params, committed; the report reads it
+
+
+def model(variant: str) -> Path:
+    return Path("models") / f"{variant}.pt"
+
+
+def resume(variant: str) -> Path:
+    """Periodic training checkpoint: outside DVC's outputs, deleted when training completes."""
+    return Path("checkpoints") / f"{variant}.pt"
+
+
+def fitted(variant: str) -> Path:
+    return Path("data/fitted") / f"{variant}.pt"
+
+
+VARIANT_METRICS = Path("metrics/variants")  # only the evaluate stages write here: the report depends on the folder
+
+
+def metrics(variant: str) -> Path:
+    return VARIANT_METRICS / f"{variant}.json"
+
+
+def per_image(variant: str) -> Path:
+    """The evaluate stage's per-test-image table: paired comparisons between variants."""
+    return Path("metrics/per_image") / f"{variant}.csv"
+
+
+def seconds(stage: str, variant: str) -> Path:
+    """Wall time and device of one stage run: kept out of every cached output and out of every stage's deps."""
+    return Path("metrics/seconds") / stage / f"{variant}.json"
+
+
+def write_seconds(stage: str, name: str, seconds_: float, device: str) -> None:
+    """One stage run's wall time and device, in metrics/seconds/ (no cached output depends on it)."""
+    write_json(seconds(stage, name), {f"{stage}_seconds": round(seconds_, 2), "device": device})
+
+
+def train_curve(variant: str) -> Path:
+    return Path("plots/train") / f"{variant}.csv"
+
+
+def fit_curve(variant: str) -> Path:
+    return Path("plots/fit") / f"{variant}.csv"
+
+
+def tsne_csv(variant: str, split: str) -> Path:
+    return Path("plots/tsne") / f"{variant}_{split}.csv"
+
+
+def tsne_png(variant: str) -> Path:
+    return Path("plots/images") / variant / "tsne.png"
+
+
+def grid_png(variant: str, name: str) -> Path:
+    return Path("plots/images") / variant / f"{name}.png"
+
+
+REPORT = Path("reports/report.md")
+SEED_NOISE = Path("reports/seed_noise.json")  # committed output of scripts/seed_noise.py, read by the report
+COMPARISON_PNG = Path("plots/images/comparison.png")
+
+# The `compare` stage's mirror of one variant (params' `compare`), for `dvc metrics diff <A> <B>` across experiments
+SELECTED_METRICS = Path("metrics/selected.json")
+SELECTED_TRAIN, SELECTED_FIT = Path("plots/selected/train.csv"), Path("plots/selected/fit.csv")

@@ -1,0 +1,152 @@
+"""Everything measured about one variant, in one metrics file: reconstruction, latent structure, generation.
+
+- reconstruction: train (learned parameters), train refit and test (fitted, decoder frozen), on the course's measure;
+- latent: k-NN and logistic-regression probes of the test codes (fit on train codes), active units, raw-pixel k-NN
+  as the reference the codes should beat;
+- samples: one score row per sampler plus the reference rows, and the best sampler (see `generation`);
+- likelihood: the test negative ELBO under a Gaussian pixel likelihood (`test.nelbo`, see `likelihood_on_test`), and
+  per test image its squared error, KL and negative ELBO (`per_image`, written to metrics/per_image/<variant>.csv).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..core.distributions import LatentDistribution
+from ..core.images import to_unit
+from ..core.models import decode_images
+from ..infra.config import Config
+from ..infra.errors import DivergenceError
+from ..infra.runtime import derive_seed
+from ..measure.generation import sample_study
+from ..measure.reconstruction import negative_elbo, per_image_squared_error, reconstruction_metrics
+from ..measure.probes import latent_quality, pixel_knn_accuracy
+
+
+def decode_means(trained, fitted: dict) -> dict[str, torch.Tensor]:
+    """Each split's deterministic reconstruction (its distributions' means, decoded), once: every measure below
+    reads these images rather than decoding again."""
+    rows = {"train": trained.train_params, **fitted}
+    return {split: decode_images(trained.decoder, trained.dist.mean(params)) for split, params in rows.items()}
+
+
+def split_metrics(dist: LatentDistribution, params: torch.Tensor, images_uint8: torch.Tensor, recon01: torch.Tensor,
+                  batch_size: int) -> dict:
+    """The reconstruction `recon01` of `images_uint8` scored, and the mean KL of the parameters for a VAD."""
+    out = reconstruction_metrics(images_uint8, recon01, batch_size)
+    if not dist.is_point:
+        out["kl"] = float(dist.kl(params).mean())
+    return out
+
+
+def reconstruction(trained, fitted: dict, train_data: dict, test_data: dict, batch_size: int = 64,
+                   decoded: dict | None = None) -> dict:
+    dist = trained.dist
+    decoded = decoded if decoded is not None else decode_means(trained, fitted)
+    out = {"train": split_metrics(dist, trained.train_params, train_data["images"], decoded["train"], batch_size)}
+    if "train_refit" in fitted:
+        out["train_refit"] = split_metrics(dist, fitted["train_refit"], train_data["images"], decoded["train_refit"],
+                                           batch_size)
+    out["test"] = split_metrics(dist, fitted["test"], test_data["images"], decoded["test"], batch_size)
+    return out
+
+
+def latent(trained, fitted: dict, train_data: dict, test_data: dict, cfg: Config) -> dict:
+    q = cfg.quality
+    out = latent_quality(trained.dist, trained.train_params, train_data["labels"], fitted["test"],
+                         test_data["labels"], q)
+    pixels = (train_data["images"], train_data["labels"], test_data["images"], test_data["labels"], q.nearest_k)
+    out["pixel_knn_accuracy"] = pixel_knn_accuracy(*pixels)
+    out["pixel_knn_cosine_accuracy"] = pixel_knn_accuracy(*pixels, "cosine")
+    return out
+
+
+NELBO_DRAWS = 4  # reparametrised draws per test image for the reconstruction term of the negative ELBO
+PER_IMAGE_COLUMNS = ("image", "label", "squared_error", "kl", "rec_nll", "nelbo")
+
+
+def likelihood_on_test(trained, fitted: dict, test_data: dict, sigma2: float, seed: int,
+                       variant: str, recon_test: torch.Tensor | None = None) -> tuple[dict, dict]:
+    """(summary, per-image columns) of the fitted test codes under a Gaussian pixel likelihood N(f(z), sigma2 I).
+
+    `sigma2` is the maximum-likelihood pixel variance of the train reconstructions (the train `mse`); summary keys
+    (nats per image): `nelbo` = `nelbo_rec` + `kl` for a VAD, `nelbo_rec` alone for the AD (no KL to a density), and
+    `nelbo_sigma` = sqrt(sigma2). Columns follow PER_IMAGE_COLUMNS; `squared_error` is ||x - x_hat||^2 on [0, 1] of the
+    deterministic reconstruction (its mean / 784 is `test.mse`); `kl` and `nelbo` are None for the AD.
+    """
+    decoder, dist, params = trained.decoder, trained.dist, fitted["test"]
+    images = test_data["images"]
+    if recon_test is None:
+        recon_test = decode_images(decoder, dist.mean(params))
+    squared = per_image_squared_error(images, recon_test)
+    terms = negative_elbo(decoder, dist, params, images, sigma2, NELBO_DRAWS, derive_seed(seed, f"nelbo/{variant}"))
+    summary = {"nelbo_sigma": sigma2 ** 0.5, "nelbo_rec": float(terms["rec_nll"].mean())}
+    if "nelbo" in terms:
+        summary["nelbo"] = float(terms["nelbo"].mean())
+    n = images.shape[0]
+    labels = test_data.get("labels")
+    columns = {"image": list(range(n)),
+               "label": [int(v) for v in labels] if labels is not None else [None] * n,
+               "squared_error": squared.tolist(),
+               "kl": terms["kl"].tolist() if "kl" in terms else [None] * n,
+               "rec_nll": terms["rec_nll"].tolist(),
+               "nelbo": terms["nelbo"].tolist() if "nelbo" in terms else [None] * n}
+    return summary, columns
+
+
+def evaluate_variant(trained, fitted: dict, train_data: dict, test_data: dict, held_out_uint8: torch.Tensor,
+                     evaluator, cfg: Config, variant: str, per_image: dict | None = None) -> dict:
+    """The whole metrics file of one variant; refuses to return anything NaN. Given a dict `per_image`, fills it with
+    the per-test-image columns of `likelihood_on_test` (for metrics/per_image/<variant>.csv)."""
+    decoded = decode_means(trained, fitted)
+    metrics = {"variant": variant, "distribution": trained.dist.name,
+               **reconstruction(trained, fitted, train_data, test_data, cfg.evaluate.batch_size, decoded),
+               "latent": latent(trained, fitted, train_data, test_data, cfg)}
+    images = {"test": to_unit(test_data["images"]), "train": to_unit(train_data["images"]),
+              "held_out": to_unit(held_out_uint8), "reconstruction": decoded["test"]}
+    metrics.update(sample_study(trained, evaluator, fitted["test"], images, cfg, variant))
+    # after everything else, on its own seeded stream: the keys above keep their values
+    summary, columns = likelihood_on_test(trained, fitted, test_data, metrics["train"]["mse"], cfg.seed, variant,
+                                          decoded["test"])
+    metrics["test"].update(summary)
+    if per_image is not None:
+        per_image.update(columns)
+    _refuse_nan(metrics, variant)
+    return metrics
+
+
+def _refuse_nan(tree, where: str) -> None:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            _refuse_nan(value, f"{where}.{key}")
+    elif isinstance(tree, float) and tree != tree:
+        raise DivergenceError(f"{where} is NaN; refusing to report it")
+
+
+def stage(cfg: Config, variant: str) -> str:
+    """The `evaluate@<variant>` stage: the metrics file, the per-image table and the wall time."""
+    import time
+
+    from ..infra.data import load_prepared
+    from ..infra.io import write_csv, write_json
+    from ..infra.runtime import announce_device, describe, resolve_device
+    from ..measure.evaluator import held_out_images, load_evaluator
+    from . import artifacts
+    from .checkpoint import load_fitted, load_trained
+
+    start = time.perf_counter()
+    cfg.variant(variant)
+    device = resolve_device(cfg.device)
+    announce_device(cfg.device, device)
+    trained = load_trained(artifacts.model(variant), device)
+    evaluator, val_rows = load_evaluator(artifacts.EVALUATOR, device)
+    held_out = held_out_images(load_prepared(artifacts.POOL_DATA), val_rows)
+    per_image: dict = {}
+    metrics = evaluate_variant(trained, load_fitted(artifacts.fitted(variant)), load_prepared(artifacts.TRAIN_DATA),
+                               load_prepared(artifacts.TEST_DATA), held_out, evaluator, cfg, variant, per_image)
+    write_json(artifacts.metrics(variant), metrics)
+    write_csv(artifacts.per_image(variant), PER_IMAGE_COLUMNS, zip(*(per_image[c] for c in PER_IMAGE_COLUMNS)))
+    artifacts.write_seconds("evaluate", variant, time.perf_counter() - start, describe(device))
+    best = metrics["best_sampler"]
+    return (f"evaluate/{variant}: course_loss train {metrics['train']['course_loss']:.4f}, "
+            f"test {metrics['test']['course_loss']:.4f}; best sampler {best['name']} "
+            f"(FD {metrics['samples'].get(best['name'], {}).get('fd', float('nan')):.2f})")

@@ -1,0 +1,105 @@
+"""The cheap end-to-end check behind tuning and the benchmark: train one variant, fit test images, score both.
+
+Skips what only the report needs (train refit, t-SNE, figures), so one setting costs minutes, not a full run.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from ..pipeline.checkpoint import as_trained
+from ..pipeline import artifacts as paths
+from ..infra.config import Config, FitConfig
+from ..infra.data import load_prepared
+from ..infra.overrides import apply_override  # noqa: F401  (the scripts' grammar, re-exported)
+from ..pipeline.fit import fit_latents
+from ..measure.reconstruction import reconstruction_metrics
+from ..measure.probes import knn_probe
+from ..core.models import decode_images
+from ..pipeline.train import train_variant
+
+
+def committed_inputs(device: torch.device) -> tuple[dict, dict, torch.nn.Module, torch.Tensor]:
+    """What the scripts that re-measure settings read from the committed pipeline: the prepared train and test data,
+    the evaluator network and its held-out real images (the measuring instrument stays fixed across settings)."""
+    from ..measure.evaluator import held_out_images, load_evaluator
+
+    evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
+    held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
+    return load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA), evaluator, held_out
+
+
+def course_data(cfg: Config, n_test: int | None = None) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The train subset `cfg.data` selects and the first `n_test` (default `cfg.data.n_test`) test images and labels,
+    read from the raw files: for the scripts that vary params the prepared data was not made with (seed, sizes)."""
+    from ..infra.data import load_split, select_subset
+
+    (x, y), (xt, yt) = (load_split(cfg.data.resolved_root, split, cfg.data.verify_md5) for split in ("train", "test"))
+    idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
+    n_test = cfg.data.n_test if n_test is None else n_test
+    return {"images": x[idx], "labels": y[idx], "indices": idx}, xt[:n_test], yt[:n_test]
+
+
+def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
+                  device: torch.device, fit: FitConfig | None = None, test_labels: torch.Tensor | None = None) -> dict:
+    """Fit `test_images` against a trained model file's decoder (with `fit`, default cfg.fit) and score both splits.
+
+    Returns test/train course_loss, the fitted test rows (`test_params`), the fit's wall seconds and its per-epoch
+    loss and seconds (for time-to-quality); with `test_labels`, also the k-NN probe of the test codes.
+    """
+    fit = fit or cfg.fit
+    trained = as_trained(model, device)
+    decoder, dist = trained.decoder, trained.dist
+    params, history = fit_latents(decoder, cfg.variant(variant), fit, test_images, cfg.seed, f"fit/test/{variant}",
+                                  progress=False, train_params=trained.train_params)
+
+    def score(images, codes):
+        recon = decode_images(decoder, dist.mean(codes))
+        return reconstruction_metrics(images, recon, cfg.evaluate.batch_size)["course_loss"]
+
+    out = {"test_course_loss": score(test_images, params),
+           "train_course_loss": score(train_data["images"], model["latents"]), "test_params": params,
+           "fit_seconds": sum(history["seconds"]), "fit_loss_curve": history["loss"],
+           "fit_seconds_curve": history["seconds"]}
+    if test_labels is not None:
+        out["knn_accuracy"] = knn_probe(dist, model["latents"], train_data["labels"], params, test_labels,
+                                        cfg.quality.nearest_k)
+    return out
+
+
+def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
+                    device: torch.device, test_labels: torch.Tensor | None = None) -> dict:
+    """course_loss of the learned train codes and of the fitted test codes (and, given `test_labels`, the k-NN
+    probe of the test codes); `seconds` covers train + fit."""
+    start = time.perf_counter()
+    model, _ = train_variant(cfg, variant, train_data, device, progress=False)
+    scores = fit_and_score(model, cfg, variant, train_data, test_images, device, test_labels=test_labels)
+    keys = ("test_course_loss", "train_course_loss", "knn_accuracy")
+    return {**{k: scores[k] for k in keys if k in scores}, "seconds": time.perf_counter() - start}
+
+
+def train_and_fit_test(cfg: Config, variant: str, train_data: dict, test_data: dict, device: torch.device,
+                       progress: bool = False):
+    """Train one variant and fit the test images exactly as the train and fit stages do (no train refit); returns
+    (Trained, the fitted file's content) for `evaluate.evaluate_variant`. Used by seed_noise and evaluate_one."""
+    from ..pipeline.fit import fit_splits
+
+    model, _ = train_variant(cfg, variant, train_data, device, progress=progress)
+    trained = as_trained(model, device)
+    fitted, *_ = fit_splits(trained.decoder, cfg.variant(variant), cfg.fit, {"test": test_data}, cfg.seed, variant,
+                            progress=progress, train_params=trained.train_params)
+    return trained, fitted
+
+
+def headline(metrics: dict) -> dict:
+    """The figures the study's targets are judged on, read from one variant's metrics file."""
+    best = metrics["best_sampler"]
+    row = metrics["samples"].get(best["name"], {})
+    return {"test_course_loss": metrics["test"]["course_loss"], "train_course_loss": metrics["train"]["course_loss"],
+            "best_sampler": best["name"], "best_fd": row.get("fd"), "fd_vs_baseline": best["fd_vs_baseline"],
+            "recognisable": row.get("recognisable"), "recognisable_vs_real": best["recognisable_vs_real"],
+            "min_class_share": row.get("min_class_share"), "nn_train_ratio": row.get("nn_train_ratio"),
+            "knn_accuracy": metrics["latent"]["knn_accuracy"],
+            "knn_cosine_accuracy": metrics["latent"]["knn_cosine_accuracy"]}

@@ -1,1 +1,0 @@
-"""One routine per pipeline step (train, fit, evaluate, t-SNE, render, report), built from `core`."""
