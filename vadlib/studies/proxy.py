@@ -4,7 +4,6 @@ Skips what only the report needs (train refit, t-SNE, figures), so one setting c
 """
 from __future__ import annotations
 
-import math
 import time
 
 import torch
