@@ -1,1 +1,1 @@
-"""The model and its optimisation: distributions, latent tables, decoder, objective, the shared loop."""
+"""The model and its optimisation: distributions, samplers, images, latent tables, decoder, objective, the loop."""

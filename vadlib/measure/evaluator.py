@@ -7,8 +7,9 @@ give a "recognisable rate". It learns only from `data/reference/pool.pt`, train-
 of them are held out (its validation set, and the real-vs-real reference row), and its accuracy is reported on the
 whole 10k test split.
 
-Training follows `core/optimize.py`: images live on the device, each step gathers a shuffled batch by index, and
-per-step losses stay on the device until the end of the epoch, so CUDA sees no per-step host syncs. On the CPU the
+It trains through `core/optimize.py`'s `Epochs`, the loop the latents train in: images live on the device, each step
+gathers a shuffled batch by index, and per-step losses stay on the device until the end of the epoch, so CUDA sees
+no per-step host syncs. On the CPU the
 result is a pure function of the data, the params and the seed (bit-identical weights for the same seed).
 """
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from ..core.images import N_CLASSES as NUM_CLASSES, SIDE, to_unit
 from ..infra.config import EvaluatorConfig
-from ..infra.errors import CheckpointError, DataError, raise_if_diverged
+from ..core.optimize import Epochs
+from ..infra.errors import CheckpointError, DataError
 from ..infra.io import load_tensors
 from ..infra.runtime import autocast, derive_seed, generator, seed_everything
 
@@ -179,31 +180,27 @@ def train_evaluator(cfg: EvaluatorConfig, pool: dict, test_full: dict, seed: int
     # OneCycleLR divides by (pct_start * total_steps - 1): no warm-up phase when it would last under two steps
     warmup = PCT_WARMUP if PCT_WARMUP * total_steps >= 2 else 0.0
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=warmup)
-    shuffle = generator(seed, "evaluator/shuffle")
     seed_everything(seed, "evaluator/dropout")
     history: dict[str, list[float]] = {"loss": [], "val_accuracy": []}
 
+    def step(idx: Tensor) -> Tensor:
+        with autocast(device):
+            loss = F.cross_entropy(net(x_train[idx]), y_train[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return (loss.detach() * idx.numel()).reshape(1)
+
+    def summarise(totals: Tensor) -> list[float]:
+        """The epoch's mean loss, then the held-out accuracy after it."""
+        return [float(totals[:, 0].sum()) / n, float(_accuracy(net, x_val, y_val))]
+
     net.train()
-    bar = tqdm(total=cfg.epochs, desc="evaluator", disable=not progress, dynamic_ncols=True)
-    for epoch in range(1, cfg.epochs + 1):
-        perm = torch.randperm(n, generator=shuffle).to(device)
-        stats = []
-        for idx in perm.split(cfg.batch_size):
-            with autocast(device):
-                loss = F.cross_entropy(net(x_train[idx]), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            stats.append(loss.detach() * idx.numel())
-        step_losses = torch.stack(stats)
-        raise_if_diverged(step_losses, "evaluator", epoch, history["loss"], "Lower evaluator.lr in params.yaml.",
-                          per_step=cfg.batch_size)
-        history["loss"].append(float(step_losses.sum()) / n)
-        history["val_accuracy"].append(float(_accuracy(net, x_val, y_val)))
-        bar.update(1)
-        bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", val_acc=f"{history['val_accuracy'][-1]:.4f}")
-    bar.close()
+    Epochs(step, n, cfg.epochs, cfg.batch_size, generator(seed, "evaluator/shuffle"), device, "evaluator",
+           "Lower evaluator.lr in params.yaml.", ("loss", "val_accuracy"), history, summarise=summarise,
+           timed=False).run(progress=progress, postfix=lambda h: {"loss": f"{h['loss'][-1]:.4f}",
+                                                                  "val_acc": f"{h['val_accuracy'][-1]:.4f}"})
     net.eval()
 
     test_acc = float(_accuracy(net, to_unit(test_full["images"].to(device)), test_full["labels"].to(device)))
