@@ -7,6 +7,7 @@ import yaml
 
 from ..infra.config import Config
 from ..infra.io import read_json
+from ..infra.markdown import MISSING, table
 from ..infra.markdown import fixed as _fmt
 from ..measure.comparisons import std_upper_factor
 from ..measure.reconstruction import COURSE_REPORT as ORIGINAL
@@ -21,20 +22,18 @@ def load_metrics(variants) -> dict[str, dict]:
 def metrics_table(all_metrics: dict[str, dict]) -> str:
     """One row per variant; the train-refit column only when `fit.refit_train` produced it."""
     refit = any("train_refit" in m for m in all_metrics.values())
-    head = (f"| variant | train course_loss |{' train refit |' if refit else ''} test course_loss | "
-            "original train / test | beats original test | test MSE | test PSNR (dB) | test KL |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    head = ["variant", "train course_loss", *(["train refit"] if refit else []), "test course_loss",
+            "original train / test", "beats original test", "test MSE", "test PSNR (dB)", "test KL"]
+    rows = []
     for name, m in all_metrics.items():
         orig = ORIGINAL.get(name)
         test = m["test"]["course_loss"]
-        beats = "–" if orig is None else ("yes" if test < orig[1] else "**no**")
-        refit_cell = f" {_fmt(m.get('train_refit', {}).get('course_loss'))} |" if refit else ""
-        lines.append(
-            f"| {name} | {_fmt(m['train']['course_loss'])} |{refit_cell} **{_fmt(test)}** | "
-            f"{'–' if orig is None else f'{orig[0]:.4f} / {orig[1]:.4f}'} | {beats} | "
-            f"{_fmt(m['test']['mse'], 5)} | {_fmt(m['test']['psnr'], 2)} | {_fmt(m['test'].get('kl'), 2)} |"
-        )
-    return "\n".join(lines)
+        beats = MISSING if orig is None else ("yes" if test < orig[1] else "**no**")
+        rows.append([name, _fmt(m["train"]["course_loss"]),
+                     *([_fmt(m.get("train_refit", {}).get("course_loss"))] if refit else []), f"**{_fmt(test)}**",
+                     MISSING if orig is None else f"{orig[0]:.4f} / {orig[1]:.4f}", beats,
+                     _fmt(m["test"]["mse"], 5), _fmt(m["test"]["psnr"], 2), _fmt(m["test"].get("kl"), 2)])
+    return "\n".join(table(head, rows))
 
 
 def judge(noise: dict | None, key: str, spread: float) -> str:
@@ -87,8 +86,7 @@ def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None, fit
         f"Best test course_loss: `{best}` {tests[best]:.4f}; worst: `{worst}` {tests[worst]:.4f}. "
         + _noise_sentence(noise, "test.course_loss", tests[worst] - tests[best], "test course_loss"), "",
         "Test originals (odd rows) and reconstructions (even rows):", "",
-        "| " + " | ".join(all_metrics) + " |", "|" + "---|" * len(all_metrics),
-        "| " + " | ".join(f"![{n}](../plots/images/{n}/reconstructions.png)" for n in all_metrics) + " |", "",
+        *table(list(all_metrics), [[f"![{n}](../plots/images/{n}/reconstructions.png)" for n in all_metrics]]), "",
     ]
 
 
@@ -96,11 +94,10 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
     first = next(iter(all_metrics.values()))
     samplers = [s for s in first["samples"] if s not in ("real", "reconstruction")]
     real = first["samples"]["real"]
-    head = ("| variant | best sampler | " + " | ".join(f"FD {s}" for s in samplers)
-            + " | FD recon. | best: FD / baseline | recognisable (real "
-            f"{real['recognisable']:.3f}) | min class share | precision / recall | density / coverage | "
-            "nearest-train distance / real's: features (pixels) |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    head = ["variant", "best sampler", *(f"FD {s}" for s in samplers), "FD recon.", "best: FD / baseline",
+            f"recognisable (real {real['recognisable']:.3f})", "min class share", "precision / recall",
+            "density / coverage", "nearest-train distance / real's: features (pixels)"]
+    cells_per_variant = []
     bests, recs = {}, {}
     for name, m in all_metrics.items():
         b, rows = m["best_sampler"], m["samples"]
@@ -108,11 +105,12 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
         bests[name] = r["fd"] if r else None
         recs[name] = r["recognisable"] if r else None
         cells = [name, b["name"], *(_fmt(rows[s]["fd"], 2) for s in samplers), _fmt(rows["reconstruction"]["fd"], 2)]
-        cells += ["–"] * 6 if r is None else [
+        cells += [MISSING] * 6 if r is None else [
             _fmt(b["fd_vs_baseline"], 3), _fmt(r["recognisable"], 3), _fmt(r["min_class_share"], 3),
             f"{r['precision']:.3f} / {r['recall']:.3f}", f"{r['density']:.3f} / {r['coverage']:.3f}",
             f"{_fmt(r['nn_train_ratio'], 3)} ({_fmt(r['nn_train_pixel_ratio'], 3)})"]
-        lines.append("| " + " | ".join(cells) + " |")
+        cells_per_variant.append(cells)
+    lines = table(head, cells_per_variant)
     scored = {n: v for n, v in bests.items() if v is not None}
     verdict = ""
     if scored:
@@ -125,9 +123,8 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
                    f"{rec[rlo]:.3f}. "
                    + _noise_sentence(noise, "best_recognisable", rec[rhi] - rec[rlo],
                                      "the best sampler's recognisable rate"))
-    grid = ["| variant | " + " | ".join(samplers) + " |", "|" + "---|" * (len(samplers) + 1)]
-    grid += ["| " + name + " | " + " | ".join(f"![{name} {s}](../plots/images/{name}/samples/{s}.png)"
-                                               for s in samplers) + " |" for name in all_metrics]
+    grid = table(["variant", *samplers], ([name, *(f"![{name} {s}](../plots/images/{name}/samples/{s}.png)"
+                                                   for s in samplers)] for name in all_metrics))
     return [
         "## 2. Samples: which distribution generates, and with which sampler?", "",
         "Scored in the evaluator network's feature space (`metrics/evaluator.json`) against the test images, "
@@ -147,16 +144,16 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
 
 
 def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
-    head = ("| variant | 5-NN probe | 5-NN, cosine | logistic probe (standardised / as is) | raw-pixel 5-NN (cosine) "
-            "| active units | test KL |")
-    lines = [head, "|" + "---|" * 7]
+    head = ["variant", "5-NN probe", "5-NN, cosine", "logistic probe (standardised / as is)",
+            "raw-pixel 5-NN (cosine)", "active units", "test KL"]
+    rows = []
     for name, m in all_metrics.items():
         lat = m["latent"]
-        lines.append(f"| {name} | {lat['knn_accuracy']:.3f} | {lat['knn_cosine_accuracy']:.3f} | "
-                     f"{lat['logreg_accuracy']:.3f} / {_fmt(lat.get('logreg_unscaled_accuracy'), 3)} | "
-                     f"{lat['pixel_knn_accuracy']:.3f} "
-                     f"({lat['pixel_knn_cosine_accuracy']:.3f}) | {lat['active_units']} | "
-                     f"{_fmt(m['test'].get('kl'), 1)} |")
+        rows.append([name, f"{lat['knn_accuracy']:.3f}", f"{lat['knn_cosine_accuracy']:.3f}",
+                     f"{lat['logreg_accuracy']:.3f} / {_fmt(lat.get('logreg_unscaled_accuracy'), 3)}",
+                     f"{lat['pixel_knn_accuracy']:.3f} ({lat['pixel_knn_cosine_accuracy']:.3f})",
+                     str(lat["active_units"]), _fmt(m["test"].get("kl"), 1)])
+    lines = table(head, rows)
     knn = {n: m["latent"]["knn_accuracy"] for n, m in all_metrics.items()}
     lo, hi = min(knn, key=knn.get), max(knn, key=knn.get)
     return [
@@ -165,8 +162,7 @@ def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str
         *lines, "",
         f"Best 5-NN probe: `{hi}` {knn[hi]:.3f}; lowest: `{lo}` {knn[lo]:.3f}. "
         + _noise_sentence(noise, "latent.knn_accuracy", knn[hi] - knn[lo], "the 5-NN probe accuracy"), "",
-        "| " + " | ".join(all_metrics) + " |", "|" + "---|" * len(all_metrics),
-        "| " + " | ".join(f"![{n} t-SNE](../plots/images/{n}/tsne.png)" for n in all_metrics) + " |", "",
+        *table(list(all_metrics), [[f"![{n} t-SNE](../plots/images/{n}/tsne.png)" for n in all_metrics]]), "",
         "Interpolations between test codes:", "",
         *(f"![{n} interpolations](../plots/images/{n}/interpolations.png)" for n in all_metrics), "",
     ]
