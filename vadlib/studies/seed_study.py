@@ -16,6 +16,8 @@ from typing import Sequence
 from ..infra.errors import VadlibError
 from ..infra.io import write_text
 from . import ablation
+from ..infra.markdown import MISSING
+from ..infra.markdown import table as md_table
 from ..infra.markdown import sig as _fmt
 from ..measure.comparisons import paired_bootstrap
 from ..core.images import N_PIXELS
@@ -142,18 +144,23 @@ MORE = {"best_fd": "best sampler's FD", "best_precision": "precision", "best_rec
         "test_code_log_likelihood": "test codes' log-likelihood (nats)"}
 
 
+def _picks(group) -> str:
+    """One cell's best sampler and its FD, per seed."""
+    return ", ".join(f"s{int(r['seed'])}: {r['best_sampler']} {_fmt(r['best_fd'], 3)}"
+                     for r in group.sort_values("seed").to_dict("records"))
+
+
 def _cells_table(df, columns: dict[str, str], seeds: bool = False) -> list[str]:
     """One markdown row per (variant, beta): each column's mean ± sample std over seeds (– where empty or one seed)."""
-    lines = ["| variant | beta | " + ("seeds | " if seeds else "") + " | ".join(columns.values()) + " |",
-             "|---|---|" + ("---|" if seeds else "") + "---|" * len(columns)]
+    rows = []
     for (variant, beta), group in df.groupby(["variant", "beta"]):
         cells = []
         for metric in columns:
             v = group[metric].dropna()
-            cells.append("–" if v.empty else f"{_fmt(v.mean())} ± {_fmt(v.std(ddof=1)) if len(v) > 1 else '–'}")
-        lines.append(f"| {variant} | {beta:g} | " + (f"{group.seed.nunique()} | " if seeds else "")
-                     + " | ".join(cells) + " |")
-    return lines
+            spread = _fmt(v.std(ddof=1)) if len(v) > 1 else MISSING
+            cells.append(MISSING if v.empty else f"{_fmt(v.mean())} ± {spread}")
+        rows.append([variant, f"{beta:g}", *([str(group.seed.nunique())] if seeds else []), *cells])
+    return md_table(["variant", "beta", *(["seeds"] if seeds else []), *columns.values()], rows)
 
 
 def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | os.PathLike = REPORT,
@@ -198,22 +205,19 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
     lines += ["", "Samples are compared on one sampler's raw figures, `class_gmm` (the default pipeline's best), in every "
               "run. The best sampler of a run (lowest FD against held-out images among those that pass the no-copy "
               "gate) can change with beta, and its FD with it:", "",
-              "| variant | beta | best sampler, FD (per seed) |", "|---|---|---|"]
-    for (variant, beta), group in df.groupby(["variant", "beta"]):
-        picks = ", ".join(f"s{int(r['seed'])}: {r['best_sampler']} {_fmt(r['best_fd'], 3)}"
-                          for r in group.sort_values("seed").to_dict("records"))
-        lines.append(f"| {variant} | {beta:g} | {picks} |")
+              *md_table(["variant", "beta", "best sampler, FD (per seed)"],
+                        ([variant, f"{beta:g}", _picks(group)] for (variant, beta), group in df.groupby(["variant", "beta"])))]
     judged = [p for metric in HEADLINE for p in pairwise(df, metric)]
     lines += ["", "## Pairwise: which differences are real by the seed rule", "",
-              "| figure | A | B | B − A | 3 x U | verdict |", "|---|---|---|---|---|---|"]
-    lines += [f"| {HEADLINE[p['metric']]} | {p['a']} | {p['b']} | {_fmt(p['diff'])} | {_fmt(p['threshold'])} | "
-              f"{_verdict(p['real'])} |" for p in judged]
+              *md_table(["figure", "A", "B", "B − A", "3 x U", "verdict"],
+                        ([HEADLINE[p["metric"]], p["a"], p["b"], _fmt(p["diff"]), _fmt(p["threshold"]),
+                          _verdict(p["real"])] for p in judged))]
     lines += ["", "## Paired bootstrap: test reconstruction, same beta and seed", "",
               "B's minus A's test MSE (per pixel, [0, 1]) and test course_loss, both from the per-image squared "
               f"errors; 95% percentile interval from {n_boot} resamples of the test images, the same resample for A "
               f"and B (numpy, seed {seed}; course_loss recomputed over each resample's batches of 64).", "",
-              "| beta | seed | A | B | figure | B − A | 95% interval | excludes 0 |", "|---|---|---|---|---|---|---|---|"]
-    boot_rows = 0
+              ]
+    boot_rows, boot = 0, []
     for (beta, s), group in df.groupby(["beta", "seed"]):
         runs = {r["variant"]: r["run"] for r in group.to_dict("records") if r["variant"] in FAMILIES}
         names = [f for f in FAMILIES if f in runs]
@@ -227,10 +231,11 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
                 for figure, stat in (("test MSE", lambda x: x.mean(axis=-1) / N_PIXELS),
                                      ("test course_loss", course_loss_from_squared_errors)):
                     r = paired_bootstrap(sa, sb, n_boot, seed, statistic=stat)
-                    lines.append(f"| {beta:g} | {int(s)} | {fa} | {fb} | {figure} | {_fmt(r['diff'])} | "
-                                 f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {'yes' if r['excludes_zero'] else 'no'} |")
+                    boot.append([f"{beta:g}", str(int(s)), fa, fb, figure, _fmt(r["diff"]),
+                                 f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]", "yes" if r["excludes_zero"] else "no"])
     if not boot_rows:
-        lines.append("| – | – | – | – | – | – | no pair of runs with per-image files yet | – |")
+        boot.append([MISSING] * 6 + ["no pair of runs with per-image files yet", MISSING])
+    lines += md_table(["beta", "seed", "A", "B", "figure", "B − A", "95% interval", "excludes 0"], boot)
     lines += ["", "## Per beta", ""]
     for beta in sorted(df.beta.unique()):
         fam = [p for p in judged if p["beta"] == beta and p["a"].split()[0] in FAMILIES]
