@@ -30,7 +30,6 @@ def test_shipped_params_are_valid_and_list_the_four_variants():
     ("data.subset", "random", r"data\.subset: got 'random', expected one of 'first', 'stratified'"),
     ("data.n_train", 70000, r"data\.n_train: got 70000, expected an integer >= 1 and <= 60000"),
     ("data.verify_md5", "yes", r"data\.verify_md5: got 'yes', expected true or false"),
-    ("variants.normal.distribution", "cauchy", r"variants\.normal\.distribution: got 'cauchy', expected one of ad"),
     ("variants.ad.init", "zeros", r"variants\.ad\.init: got 'zeros', expected one of 'class', 'random'"),
     ("variants.laplace.init_width", 0.0, r"variants\.laplace\.init_width: got 0.0, expected a number > 0"),
     ("model.channels", [128], r"model\.channels: got \[128\], expected a list of 2 positive integers"),
@@ -45,6 +44,39 @@ def test_bad_value_names_key_value_and_expectation(path, value, expected):
     node[leaf] = value
     with pytest.raises(ConfigError, match=expected):
         parse_params(raw)
+
+
+KNOWN = r"expected one of ad, normal, uniform, laplace, uniform_ab$"
+
+
+def test_an_unknown_distribution_is_refused_where_it_is_resolved_naming_the_key():
+    """Reading params needs no torch, so it cannot know the registered families: the name is checked by
+    `get_distribution`, which names the params key it came from and every known family."""
+    from vadlib.core.distributions import get_distribution
+
+    raw = default_raw()
+    raw["variants"]["normal"]["distribution"] = "cauchy"
+    assert parse_params(raw).variant("normal").distribution == "cauchy"
+    with pytest.raises(ConfigError, match=r"^variants\.normal\.distribution: got 'cauchy', " + KNOWN):
+        get_distribution("cauchy", "variants.normal.distribution")
+    with pytest.raises(ConfigError, match=r"^distribution: got 'cauchy', " + KNOWN):  # the default `where`
+        get_distribution("cauchy")
+
+
+def test_train_with_an_unknown_distribution_exits_with_the_clear_message_and_writes_no_model(tmp_path):
+    from helpers import make_project
+
+    folder = make_project(tmp_path / "project")
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    params["variants"]["normal"]["distribution"] = "cauchy"
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, str(ROOT / "stages/train.py"), "normal"], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "error: variants.normal.distribution: got 'cauchy', expected one of ad, normal, uniform, laplace" \
+        in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (folder / "models").exists() or not any((folder / "models").iterdir())
 
 
 def test_unknown_and_missing_keys_and_every_problem_listed():

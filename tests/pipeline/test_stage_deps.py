@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from imports import closure
 from vadlib.infra.config import load_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,52 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # names and the wall-time file (paths are declared in dvc.yaml itself, so a rename there already reruns the stage).
 RESULT_NEUTRAL = {"vadlib/infra/cli.py", "vadlib/infra/errors.py", "vadlib/pipeline/artifacts.py"}
 PACKAGE_INITS = {str(p.relative_to(ROOT)) for p in (ROOT / "vadlib").rglob("__init__.py")}
-
-
-def _module_file(dotted: str) -> str | None:
-    """'vadlib.core.models' -> 'vadlib/core/models.py'; a package -> None (its __init__ is checked apart)."""
-    path = ROOT / Path(*dotted.split("."))
-    if path.with_suffix(".py").exists():
-        return str(path.with_suffix(".py").relative_to(ROOT))
-    assert path.is_dir(), f"{dotted} is imported but does not exist"
-    return None
-
-
-def vadlib_imports(path: Path) -> set[str]:
-    """Every vadlib module a file imports, at any nesting level (stages import inside main())."""
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            bases = [a.name for a in node.names]
-            names = [[]] * len(bases)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parent + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            bases, names = [base], [[a.name for a in node.names]]
-        else:
-            continue
-        for base, members in zip(bases, names):
-            if base != "vadlib" and not base.startswith("vadlib."):
-                continue
-            module = _module_file(base)
-            if module:
-                found.add(module)
-            else:  # `from vadlib.infra import paths`: the members are modules
-                found |= {m for m in (_module_file(f"{base}.{n}") for n in members) if m}
-    return found
-
-
-def closure(script: str) -> set[str]:
-    seen, todo = set(), [script]
-    while todo:
-        for module in vadlib_imports(ROOT / todo.pop()) - seen:
-            seen.add(module)
-            todo.append(module)
-    return seen
 
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -78,9 +33,12 @@ def test_stage_declares_every_module_it_runs(name):
 
 
 def test_the_import_scan_sees_imports_inside_functions_and_relative_ones():
-    assert "vadlib/workflows/fit.py" in closure("stages/fit.py")  # imported inside main()
-    assert "vadlib/core/optimize.py" in closure("stages/fit.py")  # reached through `from ..core.optimize import`
-    assert "vadlib/infra/paths.py" in closure("stages/fit.py")  # `from vadlib.infra import paths`
+    fit = closure("stages/fit.py")
+    assert "vadlib/pipeline/fit.py" in fit  # imported inside main()
+    assert "vadlib/core/optimize.py" in fit  # reached through `from ..core.optimize import` in pipeline/fit.py
+    assert "vadlib/pipeline/artifacts.py" in fit  # `from . import artifacts`: the member is a module
+    assert "vadlib/pipeline/checkpoint.py" in fit  # `from .checkpoint import load_trained`, inside stage()
+    assert not any(m.startswith("vadlib/studies/") for m in fit)
 
 
 def test_package_inits_import_nothing():

@@ -18,10 +18,13 @@ from torch import nn
 from helpers import StandIn, tiny_config, tiny_data
 from vadlib.core.distributions import get_distribution
 from vadlib.infra.errors import VadlibError
+from vadlib.measure.comparisons import paired_bootstrap, seed_rule, std_upper_factor
+from vadlib.measure.reconstruction import course_loss_from_squared_errors, gaussian_nll, negative_elbo
 from vadlib.pipeline import evaluate as evaluate_mod
+from vadlib.pipeline.report import describes
 from vadlib.studies import ablation
 from vadlib.studies import seed_study as study
-from vadlib.measure.reconstruction import gaussian_nll, negative_elbo
+from vadlib.studies.answer import answer, answer_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,20 +130,20 @@ def test_the_seed_rule_against_a_hand_computed_threshold():
     # chi-square with 2 degrees of freedom: ppf(0.05) = -2 ln 0.95, so U = std * sqrt(2 / (-2 ln 0.95))
     factor = math.sqrt(1 / -math.log(0.95))  # 4.4154
     a = [1.0, 2.0, 3.0]  # std 1
-    assert study.seed_rule(a, [x + 13.0 for x in a]) == pytest.approx(
+    assert seed_rule(a, [x + 13.0 for x in a]) == pytest.approx(
         {"diff": 13.0, "threshold": 3 * factor, "real": False})
-    assert study.seed_rule(a, [x + 14.0 for x in a])["real"] is True
-    assert study.seed_rule(a, [x - 14.0 for x in a])["real"] is True  # either sign
-    wide = study.seed_rule(a, [10.0, 20.0, 30.0])  # the larger std (10) sets the bar
+    assert seed_rule(a, [x + 14.0 for x in a])["real"] is True
+    assert seed_rule(a, [x - 14.0 for x in a])["real"] is True  # either sign
+    wide = seed_rule(a, [10.0, 20.0, 30.0])  # the larger std (10) sets the bar
     assert wide["threshold"] == pytest.approx(30 * factor) and wide["real"] is False
-    assert study.seed_rule([1.0], [5.0, 6.0]) == {"diff": 4.5, "threshold": None, "real": None}
+    assert seed_rule([1.0], [5.0, 6.0]) == {"diff": 4.5, "threshold": None, "real": None}
     with pytest.raises(VadlibError, match="finite"):
-        study.seed_rule([], [1.0])
+        seed_rule([], [1.0])
 
 
 def test_the_paired_bootstrap_of_a_constant_difference_is_that_constant():
     a = np.random.default_rng(1).normal(100, 30, 1000)  # images differ a lot; the pairing removes that
-    r = study.paired_bootstrap(a, a + 0.25, n_boot=2000)
+    r = paired_bootstrap(a, a + 0.25, n_boot=2000)
     assert r["diff"] == pytest.approx(0.25) and r["lo"] == pytest.approx(0.25) and r["hi"] == pytest.approx(0.25)
     assert r["excludes_zero"] and r["n"] == 1000
 
@@ -148,8 +151,6 @@ def test_the_paired_bootstrap_of_a_constant_difference_is_that_constant():
 def test_course_loss_from_per_image_squared_errors_is_the_course_loss():
     """The per-image table holds squared errors on [0, 1]; the course's batched 0-255 measure follows from them
     (1000 images: 15 batches of 64 and a short one of 40)."""
-    import torch
-
     from vadlib.measure.reconstruction import course_loss, per_image_squared_error
 
     gen = torch.Generator().manual_seed(0)
@@ -157,16 +158,16 @@ def test_course_loss_from_per_image_squared_errors_is_the_course_loss():
     recon = torch.rand(1000, 1, 28, 28, generator=gen)
     squared = per_image_squared_error(images, recon).numpy()
     expected = course_loss(images.double(), recon.double() * 255.0)
-    assert study.course_loss_from_squared_errors(squared) == pytest.approx(expected, rel=1e-12)
-    assert study.course_loss_from_squared_errors(np.stack([squared, squared])) == pytest.approx([expected] * 2)
+    assert course_loss_from_squared_errors(squared) == pytest.approx(expected, rel=1e-12)
+    assert course_loss_from_squared_errors(np.stack([squared, squared])) == pytest.approx([expected] * 2)
 
 
 def test_the_paired_bootstrap_takes_a_statistic_over_the_same_resample():
     """B's errors are A's times 4: course_loss (a square root of summed errors) doubles on every resample, so each
     resampled difference is A's own course_loss on that resample: the interval lies around the full-set value c."""
     a = np.random.default_rng(2).gamma(2.0, 10.0, 1000)
-    r = study.paired_bootstrap(a, 4 * a, n_boot=500, statistic=study.course_loss_from_squared_errors)
-    c = study.course_loss_from_squared_errors(a)
+    r = paired_bootstrap(a, 4 * a, n_boot=500, statistic=course_loss_from_squared_errors)
+    c = course_loss_from_squared_errors(a)
     assert r["diff"] == pytest.approx(c) and r["excludes_zero"]
     assert c * 0.9 < r["lo"] <= r["hi"] < c * 1.1
 
@@ -174,17 +175,17 @@ def test_the_paired_bootstrap_takes_a_statistic_over_the_same_resample():
 def test_the_paired_bootstrap_of_a_symmetric_difference_straddles_zero():
     a = np.zeros(1000)
     b = np.tile([1.0, -1.0], 500)  # mean 0, sd 1: the mean's sd is 1/sqrt(1000) = 0.0316
-    r = study.paired_bootstrap(a, b, n_boot=4000, seed=3)
+    r = paired_bootstrap(a, b, n_boot=4000, seed=3)
     assert r["diff"] == 0 and not r["excludes_zero"]
     assert r["lo"] == pytest.approx(-1.96 / math.sqrt(1000), rel=0.1)
     assert r["hi"] == pytest.approx(1.96 / math.sqrt(1000), rel=0.1)
-    assert study.paired_bootstrap(a, b, n_boot=4000, seed=3) == r  # seeded
-    assert study.paired_bootstrap(a, b, n_boot=4000, seed=4) != r
-    assert study.paired_bootstrap(b, a, n_boot=4000, seed=3)["lo"] == pytest.approx(-r["hi"])  # sign flips
+    assert paired_bootstrap(a, b, n_boot=4000, seed=3) == r  # seeded
+    assert paired_bootstrap(a, b, n_boot=4000, seed=4) != r
+    assert paired_bootstrap(b, a, n_boot=4000, seed=3)["lo"] == pytest.approx(-r["hi"])  # sign flips
     with pytest.raises(VadlibError, match="equal-length"):
-        study.paired_bootstrap(a, b[:10])
+        paired_bootstrap(a, b[:10])
     with pytest.raises(VadlibError, match="NaN"):
-        study.paired_bootstrap(a, np.full(1000, np.nan))
+        paired_bootstrap(a, np.full(1000, np.nan))
 
 
 # -- the report ----------------------------------------------------------------------------------------------------
@@ -263,9 +264,15 @@ def answer_table(folder, seeds=(0, 1, 2)):
     return study.load_table(folder / "runs.csv")
 
 
-def test_the_answer_from_the_table_judges_every_pair_by_the_seed_rule(tmp_path):
-    from vadlib.studies.table import answer, std_upper_factor
+STUDY_COMMAND = "python scripts/study.py seeds report"
 
+
+def answer_json(df, betas, n_samples=5000):
+    """reports/study/answer.json's content as the report stage reads it back (through JSON: seeds become strings)."""
+    return json.loads(json.dumps(answer_file(df, betas, n_samples, STUDY_COMMAND)))
+
+
+def test_the_answer_from_the_table_judges_every_pair_by_the_seed_rule(tmp_path):
     lines = answer(answer_table(tmp_path), {"ad": 0.2, "normal": 0.002, "uniform": 0.002}, 5000)
     encoding, sampling, rate, probe, across = lines
     assert "seeds 0, 1, 2" in encoding
@@ -282,13 +289,26 @@ def test_the_answer_from_the_table_judges_every_pair_by_the_seed_rule(tmp_path):
     assert "; in test course_loss, class_gmm FD, class_gmm recognisable, 5-NN probe at no beta." in across
 
 
+def test_the_answer_file_holds_the_sentences_and_what_they_describe(tmp_path):
+    df = answer_table(tmp_path)
+    betas = {"ad": 0.2, "normal": 0.002, "uniform": 0.002}
+    content = answer_json(df, betas)
+    assert content["command"] == STUDY_COMMAND and content["betas"] == betas and content["n_samples"] == 5000
+    assert content["sentences"] == answer(df, betas, 5000)
+    assert content["test_course_loss"]["normal"] == pytest.approx({"0": 0.099, "1": 0.1, "2": 0.101})
+    assert content["test_course_loss"]["ad"] == pytest.approx({"0": 0.097, "1": 0.098, "2": 0.099})
+    assert content["test_course_loss"]["uniform"] == pytest.approx({"0": 0.0995, "1": 0.1005, "2": 0.1015})
+    one_seed = answer_json(answer_table(tmp_path / "one", seeds=(0,)), betas)
+    assert one_seed["sentences"] is None and one_seed["test_course_loss"]["normal"] == pytest.approx({"0": 0.099})
+
+
 def test_the_answer_needs_two_seeds_at_the_defaults_and_the_report_falls_back_without(tmp_path):
     from vadlib.infra.config import parse_params
     from vadlib.pipeline.report import answer_section
-    from vadlib.studies.table import answer
 
+    betas = {"ad": 0.2, "normal": 0.002, "uniform": 0.002}
     one_seed = answer_table(tmp_path / "one", seeds=(0,))
-    assert answer(one_seed, {"ad": 0.2, "normal": 0.002, "uniform": 0.002}, 5000) is None
+    assert answer(one_seed, betas, 5000) is None
     three_seeds = answer_table(tmp_path / "three")
     assert answer(three_seeds, {"normal": 0.02, "uniform": 0.02}, 5000) is None  # no runs at these betas
     seed0 = {"ad": 0.097, "normal": 0.099, "uniform": 0.0995}  # the table's seed-0 test losses
@@ -299,31 +319,46 @@ def test_the_answer_needs_two_seeds_at_the_defaults_and_the_report_falls_back_wi
                     "latent": {"knn_accuracy": 0.76, "active_units": 100, "pixel_knn_accuracy": 0.77}}
                 for n, loss in losses.items()}
 
-    cfg = parse_params({"seed": 0, "variants": {n: {"distribution": n, "beta": 0.2 if n == "ad" else 0.002}
-                                                for n in seed0}})
-    with_study = answer_section(cfg, metrics(seed0), None, three_seeds)
+    cfg = parse_params({"seed": 0, "variants": {n: {"distribution": n, "beta": betas[n]} for n in seed0}})
+    assert cfg.quality.n_samples == 5000
+    study_answer = answer_json(three_seeds, betas, cfg.quality.n_samples)
+    with_study = answer_section(cfg, metrics(seed0), None, study_answer)
     bullets = [ln for ln in with_study if ln.startswith("- ")]
     assert with_study[0] == "## Answer" and 3 <= len(bullets) <= 6
+    assert bullets[:-1] == [f"- {s}" for s in study_answer["sentences"]]  # the study's sentences, as computed
     assert "seed rule" in bullets[0] and bullets[-1].endswith("[study.md](study.md).")
     assert "show this run alone (seed 0)" in bullets[-1]
-    for other in (one_seed,  # one seed: no std
-                  None):  # no table
+    for other in (answer_json(one_seed, betas),  # one seed: no std, no sentences
+                  None):  # no answer file
         assert "its seed noise is not measured" in "\n".join(answer_section(cfg, metrics(seed0), None, other))
     # a run the study did not make (another size, changed params: other losses) does not borrow its seeds
-    elsewhere = answer_section(cfg, metrics({**seed0, "normal": 0.08}), None, three_seeds)
+    elsewhere = answer_section(cfg, metrics({**seed0, "normal": 0.08}), None, study_answer)
     assert "its seed noise is not measured" in "\n".join(elsewhere)
+    # nor does a run with other draws per sampler
+    other_draws = parse_params({**cfg.to_dict(), "quality": {**cfg.to_dict()["quality"], "n_samples": 200}})
+    assert "its seed noise is not measured" in "\n".join(answer_section(other_draws, metrics(seed0), None,
+                                                                          study_answer))
 
 
-def test_the_study_describes_a_run_only_when_it_holds_that_runs_losses(tmp_path):
-    from vadlib.studies.table import describes
-
+def test_the_answer_file_describes_a_run_only_when_it_holds_that_runs_losses(tmp_path):
     df = answer_table(tmp_path)
     betas = {"ad": 0.2, "normal": 0.002}
-    assert describes(df, betas, 0, {"ad": 0.097, "normal": 0.099})
-    assert describes(df, betas, 0, {"ad": 0.097, "normal": 0.0992})  # another CPU: the 4th digit moves
-    assert not describes(df, betas, 0, {"ad": 0.097, "normal": 0.097})  # 2% off: not this configuration
-    assert not describes(df, betas, 1, {"ad": 0.097, "normal": 0.099})  # seed 1's losses differ
-    assert not describes(df, {**betas, "laplace": 0.002}, 0, {"ad": 0.097, "normal": 0.099, "laplace": 0.099})
+    content = answer_json(df, betas)
+    own = {"ad": 0.097, "normal": 0.099}
+    assert describes(content, betas, 0, 5000, own)
+    assert describes(content, betas, 0, 5000, {"ad": 0.097, "normal": 0.0992})  # another CPU: the 4th digit moves
+    assert not describes(content, betas, 0, 5000, {"ad": 0.097, "normal": 0.097})  # 2% off: not this configuration
+    assert not describes(content, betas, 1, 5000, own)  # seed 1's losses differ
+    assert not describes(content, betas, 3, 5000, own)  # a seed the study did not run
+    assert not describes(content, betas, 0, 50, own)  # other draws per sampler
+    assert not describes(content, {"ad": 0.2, "normal": 0.02}, 0, 5000, own)  # another KL weight
+    with_laplace = {**betas, "laplace": 0.002}
+    assert not describes(content, with_laplace, 0, 5000, {**own, "laplace": 0.099})  # another set of variants
+    # the study made no laplace run: an answer file for these weights holds no laplace losses
+    assert not describes(answer_json(df, with_laplace), with_laplace, 0, 5000, {**own, "laplace": 0.099})
+    assert not describes({**content, "sentences": None}, betas, 0, 5000, own)  # the table could not answer
+    assert not describes({}, betas, 0, 5000, own) and not describes(None, betas, 0, 5000, own)
+    assert describes(content, {"ad": 0.2, "normal": 2e-3}, 0, 5000, own)  # beta written differently: same weight
 
 
 def test_the_script_refuses_bad_input_clearly(tmp_path):

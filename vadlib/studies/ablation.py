@@ -5,7 +5,10 @@ weight decay, the Uniform's bounds (a, b) learned raw (`uniform_ab`), the class 
 at the same rate for fitting. Each later step restores one group of today's defaults and keeps the earlier ones, so
 the last step is today's default recipe. A step that changes nothing for a family (the Uniform parametrisation, for
 Normal) is not rerun for it. Rows are keyed by (step, family, lengths) and written as each finishes, so a rerun skips
-what the table already holds.
+what the table already holds. About 2 minutes per run on 2 CPU cores at the default lengths (11 runs):
+
+    python scripts/study.py ablation run [--steps 0 1] [--families uniform] [--set train.epochs=40] [--dry-run]
+    python scripts/study.py ablation report     # the table as markdown; `seeds report` puts it in reports/study.md
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..infra.config import parse_params
-from ..infra.errors import DivergenceError
+from ..infra.errors import DivergenceError, VadlibError
+from ..infra.markdown import table
+from ..infra.overrides import apply_override, with_overrides
 from ..infra.tables import read_table, write_table
-from .proxy import apply_override, train_fit_score
+from .proxy import train_fit_score
 
 TABLE = Path("reports/study/uniform_ablation.csv")
 ABLATED_FAMILIES = ("uniform", "normal")
@@ -31,6 +36,8 @@ STEPS = (("the original recipe", ()),
          ("decoder weight decay 2.0", ("train.weight_decay",)),
          ("cosine schedules (train and fit)", ("train.schedule", "fit.schedule")),
          ("fit from the nearest train code at lr 0.2 (today's default)", ("fit.init", "fit.lr")))
+HEAD = ("step", "change (cumulative)", "train / fit epochs", "Uniform train", "Uniform test", "Normal train",
+        "Normal test")
 COLUMNS = ("step", "change", "family", "train_epochs", "fit_epochs", "train_course_loss", "test_course_loss",
            "seconds", "note", "machine", "commit")
 
@@ -112,11 +119,10 @@ def markdown(rows: list[dict], original: dict | None = None) -> list[str]:
     either family is listed below the table instead."""
     by_key = {row_key(r): r for r in rows}
     lengths = sorted({(int(r["train_epochs"]), int(r["fit_epochs"])) for r in rows})
-    lines = ["| step | change (cumulative) | train / fit epochs | Uniform train | Uniform test | Normal train | "
-             "Normal test |", "|---|---|---|---|---|---|---|"]
+    lines = []
     if original:
-        lines.append("| — | the original report | ~750 / ~500 | " + " | ".join(
-            f"{original[f][0]} | {original[f][1]}" for f in ("uniform", "normal")) + " |")
+        lines.append(["—", "the original report", "~750 / ~500",
+                      *(c for f in ("uniform", "normal") for c in original[f])])
     pending = []
     for te, fe in lengths:
         runs = {(s.step, s.family) for s in settings(("uniform", "normal"), te, fe)}
@@ -135,7 +141,80 @@ def markdown(rows: list[dict], original: dict | None = None) -> list[str]:
             if all(c in ("—", "as above") for c in cells):
                 pending.append(f"{step} at {te} / {fe}")
                 continue
-            lines.append(f"| {step} | {change} | {te} / {fe} | " + " | ".join(cells) + " |")
+            lines.append([str(step), change, f"{te} / {fe}", *cells])
+    out = table(HEAD, lines)
     if pending:
-        lines += ["", "Not run yet: step " + ", ".join(pending) + "."]
-    return lines
+        out += ["", "Not run yet: step " + ", ".join(pending) + "."]
+    return out
+
+
+# -- the campaign: `scripts/study.py ablation run|report` --------------------------------------------------------------
+
+LENGTH_KEYS = ("train.epochs", "fit.epochs")  # the only settings a row's key records
+
+
+def run(params: str = "params.yaml", table_path: str | os.PathLike = TABLE, settings_: list[str] = (),
+        steps: list[int] | None = None, families=ABLATED_FAMILIES, dry_run: bool = False) -> None:
+    """Run every (step, family) the table lacks at the chosen lengths (params' train.epochs / fit.epochs, or `--set`
+    ones), appending a row as each finishes."""
+    import subprocess
+
+    import yaml
+
+    from ..infra.runtime import describe, resolve_device, set_precision
+    from .proxy import course_data
+
+    other = [s for s in settings_ if s.partition("=")[0] not in LENGTH_KEYS]
+    if other:
+        raise VadlibError(f"--set {' '.join(other)}: the ablation takes only {' and '.join(LENGTH_KEYS)} (a row is "
+                          "keyed by step, family and lengths); for another base, pass --params FILE and --table FILE")
+    bad = [s for s in steps or [] if not 0 <= s < len(STEPS)]
+    if bad:
+        raise VadlibError(f"--steps: got {bad}, expected numbers 0-{len(STEPS) - 1}")
+    raw = with_overrides(yaml.safe_load(Path(params).read_text()), settings_)
+    cfg = parse_params(raw)
+    te, fe = cfg.train.epochs, cfg.fit.epochs
+    done = {row_key(r) for r in read_rows(table_path)}
+    todo = [s for s in settings(families, te, fe)
+            if (steps is None or s.step in steps) and (s.step, s.family, te, fe) not in done]
+    print(f"{len(todo)} runs to do at {te} / {fe} epochs")
+    for s in todo:
+        print(f"  step {s.step} {s.family}: " + " ".join(f"{k}={v}" for k, v in s.overrides.items()))
+    if dry_run or not todo:
+        return
+    set_precision(cfg.precision)
+    device = resolve_device(cfg.device)
+    data, test_images, _ = course_data(cfg)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    for s in todo:
+        row = run_setting(raw, s, data, test_images, device)
+        row.update(machine=describe(device), commit=commit)
+        append_row(row, table_path)
+        print(f"step {s.step} {s.family}: train {row.get('train_course_loss')}, test {row.get('test_course_loss')}"
+              f" {row['note']}", flush=True)
+
+
+def report(table_path: str | os.PathLike = TABLE) -> None:
+    """Print the table's markdown, as `seeds report` puts it at the end of reports/study.md."""
+    from ..measure.reconstruction import COURSE_REPORT
+
+    original = {f: tuple(f"{v:.4f}" for v in COURSE_REPORT[f]) for f in ABLATED_FAMILIES}
+    print("\n".join(markdown(read_rows(table_path), original)))
+
+
+def register(parser) -> None:
+    """`scripts/study.py ablation run|report`."""
+    from ..infra.overrides import add_set_option
+
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run_p = sub.add_parser("run", help=f"run the steps {TABLE} lacks, one row each")
+    run_p.add_argument("--steps", type=int, nargs="*", help=f"step numbers 0-{len(STEPS) - 1} (default all)")
+    run_p.add_argument("--families", nargs="*", default=list(ABLATED_FAMILIES), choices=ABLATED_FAMILIES)
+    run_p.add_argument("--dry-run", action="store_true", help="list the runs still missing and stop")
+    add_set_option(run_p)
+    run_p.add_argument("--params", default="params.yaml")
+    run_p.set_defaults(func=lambda a: run(a.params, a.table, a.settings, a.steps, a.families, a.dry_run))
+    rep_p = sub.add_parser("report", help="print the table as markdown (reports/study.md holds it too)")
+    rep_p.set_defaults(func=lambda a: report(a.table))
+    for p in (run_p, rep_p):
+        p.add_argument("--table", default=str(TABLE))

@@ -4,20 +4,37 @@ Skips what only the report needs (train refit, t-SNE, figures), so one setting c
 """
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import torch
+import yaml
 
 from ..pipeline.checkpoint import as_trained
 from ..pipeline import artifacts as paths
-from ..infra.config import Config, FitConfig
+from ..infra.config import Config, FitConfig, load_params, parse_params
 from ..infra.data import load_prepared
-from ..infra.overrides import apply_override  # noqa: F401  (the scripts' grammar, re-exported)
+from ..infra.errors import ConfigError
+from ..infra.overrides import with_overrides
 from ..pipeline.fit import fit_latents
 from ..measure.reconstruction import reconstruction_metrics
 from ..measure.probes import knn_probe
 from ..core.models import decode_images
 from ..pipeline.train import train_variant
+
+
+def configured(params: str | os.PathLike, settings: list[str]) -> Config:
+    """The params file with `--set` settings applied (the file itself must be valid too)."""
+    load_params(params)
+    return parse_params(with_overrides(yaml.safe_load(Path(params).read_text()), settings))
+
+
+def refuse_changed_inputs(cfg: Config, base: Config, command: str) -> None:
+    """A campaign that reuses the committed prepared data and evaluator may not be given settings that change them."""
+    if cfg.data != base.data or cfg.evaluator != base.evaluator:
+        raise ConfigError(f"{command} reuses the prepared data and the evaluator: settings may not change `data` or "
+                          "`evaluator` (use `dvc exp run -S ...` for those)")
 
 
 def committed_inputs(device: torch.device) -> tuple[dict, dict, torch.nn.Module, torch.Tensor]:
@@ -82,7 +99,7 @@ def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: to
 def train_and_fit_test(cfg: Config, variant: str, train_data: dict, test_data: dict, device: torch.device,
                        progress: bool = False):
     """Train one variant and fit the test images exactly as the train and fit stages do (no train refit); returns
-    (Trained, the fitted file's content) for `evaluate.evaluate_variant`. Used by seed_noise and evaluate_one."""
+    (Trained, the fitted file's content) for `evaluate.evaluate_variant`. Used by `seed-noise` and `tune evaluate`."""
     from ..pipeline.fit import fit_splits
 
     model, _ = train_variant(cfg, variant, train_data, device, progress=progress)
