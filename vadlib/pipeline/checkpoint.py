@@ -62,3 +62,16 @@ def load_fitted(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(fitted, dict) or not isinstance(fitted.get("test"), torch.Tensor):
         raise CheckpointError(f"{path}: holds no fitted test parameters; rerun the `fit` stage")
     return {k: v for k, v in fitted.items() if isinstance(v, torch.Tensor)}
+
+
+def open_variant(cfg, variant: str, device_name: str | None = None) -> tuple[torch.device, Trained, dict]:
+    """Where the stages after `fit` start: the device (params' `device`, or `device_name`; announced), the trained
+    model on it and the fitted codes."""
+    from ..infra.runtime import announce_device, resolve_device
+    from . import artifacts
+
+    cfg.variant(variant)
+    name = device_name or cfg.device
+    device = resolve_device(name)
+    announce_device(name, device)
+    return device, load_trained(artifacts.model(variant), device), load_fitted(artifacts.fitted(variant))

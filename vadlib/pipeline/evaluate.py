@@ -128,21 +128,18 @@ def stage(cfg: Config, variant: str) -> str:
 
     from ..infra.data import load_prepared
     from ..infra.io import write_csv, write_json
-    from ..infra.runtime import announce_device, describe, resolve_device
+    from ..infra.runtime import describe
     from ..measure.evaluator import held_out_images, load_evaluator
     from . import artifacts
-    from .checkpoint import load_fitted, load_trained
+    from .checkpoint import open_variant
 
     start = time.perf_counter()
-    cfg.variant(variant)
-    device = resolve_device(cfg.device)
-    announce_device(cfg.device, device)
-    trained = load_trained(artifacts.model(variant), device)
+    device, trained, fitted = open_variant(cfg, variant)
     evaluator, val_rows = load_evaluator(artifacts.EVALUATOR, device)
     held_out = held_out_images(load_prepared(artifacts.POOL_DATA), val_rows)
     per_image: dict = {}
-    metrics = evaluate_variant(trained, load_fitted(artifacts.fitted(variant)), load_prepared(artifacts.TRAIN_DATA),
-                               load_prepared(artifacts.TEST_DATA), held_out, evaluator, cfg, variant, per_image)
+    metrics = evaluate_variant(trained, fitted, load_prepared(artifacts.TRAIN_DATA), load_prepared(artifacts.TEST_DATA),
+                               held_out, evaluator, cfg, variant, per_image)
     write_json(artifacts.metrics(variant), metrics)
     write_csv(artifacts.per_image(variant), PER_IMAGE_COLUMNS, zip(*(per_image[c] for c in PER_IMAGE_COLUMNS)))
     artifacts.write_seconds("evaluate", variant, time.perf_counter() - start, describe(device))

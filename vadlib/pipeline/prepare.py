@@ -12,10 +12,9 @@ from ..infra.io import save_tensors, write_json
 from . import artifacts
 
 
-def prepare(
-    cfg: DataConfig, seed: int, out_dir: str | Path = artifacts.PREPARED, metrics_path: str | Path = artifacts.DATA_METRICS,
-    reference_dir: str | Path | None = artifacts.REFERENCE,
-) -> dict:
+def prepare(cfg: DataConfig, seed: int, out_dir: str | Path = artifacts.PREPARED,
+            metrics_path: str | Path = artifacts.DATA_METRICS,
+            reference_dir: str | Path | None = artifacts.REFERENCE) -> dict:
     """Load, validate and subset both splits, and only then write train.pt, test.pt and the metrics.
 
     `reference_dir` also gets the images the evaluator network may learn from: `pool.pt`, the train split minus the

@@ -91,17 +91,13 @@ def stage(cfg: Config, variant: str) -> str:
 
     from ..infra.data import load_prepared
     from ..infra.figures import save_figure
-    from ..infra.runtime import announce_device, describe, resolve_device
+    from ..infra.runtime import describe
     from . import artifacts
-    from .checkpoint import load_fitted, load_trained
+    from .checkpoint import open_variant
 
     start = time.perf_counter()
-    cfg.variant(variant)
-    device = resolve_device(cfg.device)
-    announce_device(cfg.device, device)
-    trained = load_trained(artifacts.model(variant), device)
-    figures = render_figures(trained, load_fitted(artifacts.fitted(variant))["test"],
-                             load_prepared(artifacts.TEST_DATA), cfg, variant)
+    device, trained, fitted = open_variant(cfg, variant)
+    figures = render_figures(trained, fitted["test"], load_prepared(artifacts.TEST_DATA), cfg, variant)
     for name, figure in figures.items():
         save_figure(figure, artifacts.grid_png(variant, name))
     artifacts.write_seconds("render", variant, time.perf_counter() - start, describe(device))

@@ -44,16 +44,12 @@ def stage(cfg, variant: str) -> str:
     from ..infra.data import load_prepared
     from ..infra.figures import save_figure
     from ..infra.io import write_csv
-    from ..infra.runtime import announce_device, resolve_device
     from . import artifacts
-    from .checkpoint import load_fitted, load_trained
+    from .checkpoint import open_variant
 
     start = time.perf_counter()
-    cfg.variant(variant)
-    device = resolve_device("cpu")  # scikit-learn's t-SNE runs on the CPU
-    announce_device("cpu", device)
-    trained = load_trained(artifacts.model(variant), device)
-    params = {"train": trained.train_params, "test": load_fitted(artifacts.fitted(variant))["test"]}
+    _, trained, fitted = open_variant(cfg, variant, "cpu")  # scikit-learn's t-SNE runs on the CPU
+    params = {"train": trained.train_params, "test": fitted["test"]}
     data = {"train": load_prepared(artifacts.TRAIN_DATA), "test": load_prepared(artifacts.TEST_DATA)}
     tables, figure = embed_splits(trained.dist, params, data, cfg.tsne, cfg.seed, variant)
     for split, rows in tables.items():
