@@ -16,6 +16,8 @@ import math
 import torch
 from torch import Tensor
 
+from ..infra.errors import ConfigError
+
 REGISTRY: dict[str, type["LatentDistribution"]] = {}
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -29,8 +31,6 @@ def get_distribution(name: str, where: str = "distribution") -> "LatentDistribut
     """The registered family `name`; an unknown name is one ConfigError naming `where` (the params key) and the
     known families. Names are checked here, where they are resolved, so reading params needs no torch."""
     if name not in REGISTRY:
-        from ..infra.errors import ConfigError
-
         raise ConfigError(f"{where}: got {name!r}, expected one of {', '.join(REGISTRY)}")
     return REGISTRY[name]()
 

@@ -31,7 +31,11 @@ def register(cls):
     return cls
 
 
-def get_sampler(name: str) -> "Sampler":
+def get_sampler(name: str, where: str = "sampler") -> "Sampler":
+    """The registered sampler `name`; an unknown name is one ConfigError naming `where` and the known samplers (the
+    same rule as `distributions.get_distribution`)."""
+    if name not in REGISTRY:
+        raise ConfigError(f"{where}: got {name!r}, expected one of {', '.join(REGISTRY)}")
     return REGISTRY[name]()
 
 
