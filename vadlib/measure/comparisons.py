@@ -5,11 +5,15 @@ only these, to call a difference real.
   two cells' seed-std 95% one-sided upper bounds (std x `std_upper_factor(n)`, chi-square); with fewer than two
   seeds in either cell it is undetermined;
 - the paired bootstrap: the percentile interval of a difference between two runs scored on the same items (test
-  images), resampling items with a seeded numpy generator.
+  images), resampling items with a seeded numpy generator;
+- the seed-blocked analysis (`blocked_contrasts`, `group_effect`, `adjust`, `equivalence`, `verdict`,
+  `compare_table`): contrasts from the OLS model value ~ C(group) + C(seed), Holm-adjusted, with a TOST against a
+  stated margin, giving "differs", "equivalent" or "not resolved".
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -64,3 +68,219 @@ def std_upper_factor(n: int, level: float = 0.95) -> float:
     from scipy.stats import chi2
 
     return math.sqrt((n - 1) / chi2.ppf(1 - level, n - 1))
+
+
+# -- the seed-blocked analysis -------------------------------------------------------------------------------------
+# Every variant run at one seed shares the data order and the evaluator network, so the design is blocked by seed: a
+# difference is judged against the residual of the additive model value ~ C(group) + C(block) (statsmodels OLS),
+# not against the raw seed-to-seed spread, which the blocks remove. A verdict is one of "differs", "equivalent"
+# (TOST within a stated margin) or "not resolved", with Holm's correction over a declared family of tests.
+
+DIFFERS, EQUIVALENT, NOT_RESOLVED = "differs", "equivalent", "not resolved"
+VERDICT_COLUMNS = ["figure", "beta", "A", "B", "estimate", "ci_low", "ci_high", "p", "p_adjusted", "margin", "p_tost",
+                   "p_tost_adjusted", "n_seeds", "verdict"]
+
+
+def _blocked_fit(df, value: str, group: str, block: str, groups: list):
+    """The OLS fit of value ~ C(group) + C(block) on the blocks every group has, with treatment coding (first group,
+    first block as reference). Returns (results, column index of each non-reference group, common blocks, dropped
+    blocks as {group: blocks it has that others lack}). Refuses what would make the fit meaningless."""
+    import pandas as pd
+    import statsmodels.api as sm
+
+    for col in (group, block, value):
+        if col not in df.columns:
+            raise VadlibError(f"blocked contrasts: the table has no column {col!r} (columns: {list(df.columns)})")
+    if len(groups) < 2:
+        raise VadlibError(f"blocked contrasts: needs at least two groups to compare, got {groups}")
+    missing = [g for g in groups if not (df[group] == g).any()]
+    if missing:
+        raise VadlibError(f"blocked contrasts: group(s) {missing} absent from column {group!r} "
+                          f"(present: {list(pd.unique(df[group]))})")
+    sub = df.loc[df[group].isin(groups), [group, block, value]]
+    bad = sub[~np.isfinite(sub[value].to_numpy(dtype=float))]
+    if len(bad):
+        cells = ", ".join(f"{g}/{block} {b}" for g, b in zip(bad[group], bad[block]))
+        raise VadlibError(f"blocked contrasts: {value} is NaN or infinite at {cells}; drop or rerun those runs first")
+    dup = sub[sub.duplicated([group, block], keep=False)]
+    if len(dup):
+        cells = sorted({f"{g}/{block} {b}" for g, b in zip(dup[group], dup[block])})
+        raise VadlibError(f"blocked contrasts: more than one {value} per cell at {', '.join(cells)}")
+    have = {g: set(sub.loc[sub[group] == g, block]) for g in groups}
+    common = sorted(set.intersection(*have.values()))
+    if len(common) < 2:
+        raise VadlibError(f"blocked contrasts: {value} needs at least 2 {block}s that every group has, got "
+                          f"{common} (" + "; ".join(f"{g}: {sorted(b)}" for g, b in have.items()) + ")")
+    dropped = {g: sorted(b - set(common)) for g, b in have.items() if b - set(common)}
+    sub = sub[sub[block].isin(common)]
+    X = pd.concat([pd.get_dummies(pd.Categorical(sub[group], categories=groups), drop_first=True),
+                   pd.get_dummies(pd.Categorical(sub[block], categories=common), prefix=block, drop_first=True)],
+                  axis=1).astype(float)
+    X.insert(0, "const", 1.0)
+    fit = sm.OLS(sub[value].to_numpy(dtype=float), X.to_numpy()).fit()
+    return fit, {g: 1 + i for i, g in enumerate(groups[1:])}, common, dropped
+
+
+def _groups_of(df, group: str, pairs) -> tuple[list, list]:
+    """The compared groups in order of first appearance, and the pairs (default: every pair in that order)."""
+    import pandas as pd
+
+    if pairs is None:
+        groups = list(pd.unique(df[group])) if group in df.columns else []
+        return groups, [(a, b) for i, a in enumerate(groups) for b in groups[i + 1:]]
+    pairs = [tuple(p) for p in pairs]
+    if not pairs or any(len(p) != 2 or p[0] == p[1] for p in pairs):
+        raise VadlibError(f"blocked contrasts: pairs must be non-empty (A, B) with A != B, got {pairs}")
+    return list(dict.fromkeys(g for p in pairs for g in p)), pairs
+
+
+def blocked_contrasts(df, value: str, group: str = "variant", block: str = "seed", pairs=None, level: float = 0.95):
+    """B - A for each pair (A, B) from the seed-blocked OLS model value ~ C(group) + C(block), fitted on the seeds
+    every compared group has (dropped seeds are warned about and listed in the result's attrs["dropped_seeds"]).
+    With two groups this is the paired t-test over seeds. Columns: A, B, estimate, se, ci_low, ci_high, p, df,
+    n_seeds."""
+    import warnings
+
+    import pandas as pd
+
+    if not 0 < level < 1:
+        raise VadlibError(f"blocked contrasts: level must lie in (0, 1), got {level}")
+    groups, pairs = _groups_of(df, group, pairs)
+    fit, col, common, dropped = _blocked_fit(df, value, group, block, groups)
+    rows = []
+    for a, b in pairs:
+        L = np.zeros((1, len(fit.params)))
+        if b in col:
+            L[0, col[b]] += 1.0
+        if a in col:
+            L[0, col[a]] -= 1.0
+        t = fit.t_test(L)
+        lo, hi = np.asarray(t.conf_int(alpha=1 - level))[0]
+        rows.append({"A": a, "B": b, "estimate": float(np.ravel(t.effect)[0]), "se": float(np.ravel(t.sd)[0]),
+                     "ci_low": float(lo), "ci_high": float(hi), "p": float(np.ravel(t.pvalue)[0]),
+                     "df": float(t.df_denom), "n_seeds": len(common)})
+    out = pd.DataFrame(rows)
+    out.attrs["dropped_seeds"] = dropped
+    if dropped:
+        warnings.warn(f"blocked contrasts of {value}: kept the {block}s every group has ({common}); dropped "
+                      + "; ".join(f"{g}: {block}s {s}" for g, s in dropped.items()), stacklevel=2)
+    return out
+
+
+def group_effect(df, value: str, group: str = "variant", block: str = "seed", groups=None) -> dict:
+    """The F-test of the group term in value ~ C(group) + C(block) (all group effects zero): does any group differ,
+    before asking which. Returns F, df_num, df_denom, p, n_seeds."""
+    groups = list(groups) if groups is not None else _groups_of(df, group, None)[0]
+    fit, col, common, _ = _blocked_fit(df, value, group, block, groups)
+    R = np.zeros((len(col), len(fit.params)))
+    for i, j in enumerate(col.values()):
+        R[i, j] = 1.0
+    f = fit.f_test(R)
+    return {"F": float(np.ravel(f.fvalue)[0]), "df_num": float(f.df_num), "df_denom": float(f.df_denom),
+            "p": float(np.ravel(f.pvalue)[0]), "n_seeds": len(common)}
+
+
+def adjust(pvalues, method: str = "holm") -> np.ndarray:
+    """Multiplicity-adjusted p-values over one declared family of tests (statsmodels multipletests): Holm by default
+    (family-wise error), "fdr_bh" for the false discovery rate."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=float).ravel()
+    if method not in ("holm", "fdr_bh"):
+        raise VadlibError(f"adjust: method must be 'holm' or 'fdr_bh', got {method!r}")
+    if not (np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()):
+        raise VadlibError(f"adjust: p-values must be finite and in [0, 1], got {p.tolist()}")
+    return p if p.size == 0 else multipletests(p, method=method)[1]
+
+
+def equivalence(contrasts, margin: float, alpha: float = 0.05):
+    """TOST of each blocked contrast against the practical margin (-margin, margin), from its estimate, SE and df:
+    equivalent when the (1 - 2 alpha) interval (eq_low, eq_high) lies inside; p_tost is the larger one-sided p."""
+    from scipy.stats import t
+
+    if not (np.isfinite(margin) and margin > 0) or not 0 < alpha < 0.5:
+        raise VadlibError(f"equivalence: needs margin > 0 and 0 < alpha < 0.5, got margin {margin}, alpha {alpha}")
+    out = contrasts.copy()
+    est, se, df = (out[c].to_numpy(dtype=float) for c in ("estimate", "se", "df"))
+    half = t.ppf(1 - alpha, df) * se
+    out["margin"] = float(margin)
+    out["eq_low"], out["eq_high"] = est - half, est + half
+    out["p_tost"] = np.maximum(t.sf((est + margin) / se, df), t.cdf((est - margin) / se, df))
+    out["equivalent"] = (out["eq_low"] > -margin) & (out["eq_high"] < margin)
+    return out
+
+
+def verdict(contrasts, margin: float, alpha: float = 0.05, method: str = "holm"):
+    """One verdict per contrast, the rows given being the declared family: "differs" when the adjusted p < alpha,
+    else "equivalent" when the adjusted TOST p < alpha (margin as given), else "not resolved"."""
+    out = equivalence(contrasts, margin, alpha)
+    out["p_adjusted"] = adjust(out["p"], method)
+    out["p_tost_adjusted"] = adjust(out["p_tost"], method)
+    out["verdict"] = np.where(out["p_adjusted"] < alpha, DIFFERS,
+                              np.where(out["p_tost_adjusted"] < alpha, EQUIVALENT, NOT_RESOLVED))
+    for col in ("figure", "beta"):
+        if col not in out.columns:
+            out[col] = None
+    return out[VERDICT_COLUMNS + [c for c in out.columns if c not in VERDICT_COLUMNS]]
+
+
+@dataclass
+class StudyComparison:
+    """compare_table's answer: the verdicts, the family-effect F-tests, and notes on what was left out."""
+    verdicts: object  # pandas DataFrame, VERDICT_COLUMNS + the A side's family_by columns ("beta_A") + se, df, ...
+    effects: object   # pandas DataFrame: figure, the family_by columns, groups, F, df_num, df_denom, p, p_adjusted
+    notes: list = field(default_factory=list)
+
+
+def compare_table(df, figures, margins: dict, family_by=("beta",), group: str = "variant", block: str = "seed",
+                  reference: str | None = None, alpha: float = 0.05, method: str = "holm") -> StudyComparison:
+    """The study-level analysis, per figure: within each cell of `family_by` (each beta), the blocked contrasts
+    among the groups present; with `reference` (the AD), that group in its own cell(s) against every group of every
+    other cell, blocked by seed too. All contrasts of one figure form its declared family for Holm's correction (one
+    question per figure: where do the variants differ), and the per-cell F-tests of the group term form a second
+    family per figure. A group whose figure is NaN at every seed of a cell (not defined for it) is left out, noted."""
+    import warnings
+
+    import pandas as pd
+
+    family_by = list(family_by)
+    missing = [f for f in figures if f not in margins]
+    if missing:
+        raise VadlibError(f"compare table: no equivalence margin for {missing}; margins are inputs, state them")
+    verdicts, effects, notes = [], [], []
+    for figure in figures:
+        defined = df.groupby(family_by + [group], sort=False)[figure].transform(lambda s: s.notna().any())
+        table = df[defined.astype(bool)]
+        for key, _ in df[~defined.astype(bool)].groupby(family_by + [group], sort=False):
+            notes.append(f"{figure}: no values for {group} {key[-1]} at {dict(zip(family_by, key[:-1]))}; left out")
+        cells = {k if isinstance(k, tuple) else (k,): g for k, g in table.groupby(family_by, sort=True)}
+        jobs = [(k, k, g, None) for k, g in cells.items()]
+        if reference is not None:
+            for rk, rg in cells.items():
+                ref = rg[rg[group] == reference]
+                if len(ref):
+                    jobs += [(rk, k, pd.concat([ref, g[g[group] != reference]]),
+                              [(reference, v) for v in pd.unique(g.loc[g[group] != reference, group])])
+                             for k, g in cells.items() if k != rk]
+        rows = []
+        for a_key, key, cell, pairs in jobs:
+            if cell[group].nunique() < 2 or (pairs is not None and not pairs):
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                c = blocked_contrasts(cell, figure, group, block, pairs)
+                if pairs is None:
+                    effects.append({"figure": figure, **dict(zip(family_by, key)),
+                                    "groups": ", ".join(map(str, pd.unique(cell[group]))),
+                                    **group_effect(cell, figure, group, block)})
+            notes += [f"{figure} at {dict(zip(family_by, key))}: {w.message}" for w in caught]
+            for col, a, b in zip(family_by, a_key, key):
+                c[col], c[f"{col}_A"] = b, a
+            rows.append(c)
+        v = verdict(pd.concat(rows, ignore_index=True), margins[figure], alpha, method)
+        v["figure"] = figure
+        verdicts.append(v)
+    eff = pd.DataFrame(effects)
+    if len(eff):
+        eff["p_adjusted"] = eff.groupby("figure")["p"].transform(lambda p: pd.Series(adjust(p, method), p.index))
+    return StudyComparison(pd.concat(verdicts, ignore_index=True), eff, notes)

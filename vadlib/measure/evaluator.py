@@ -7,7 +7,7 @@ give a "recognisable rate". It learns only from `data/reference/pool.pt`, train-
 of them are held out (its validation set, and the real-vs-real reference row), and its accuracy is reported on the
 whole 10k test split.
 
-It trains through `core/optimize.py`'s `Epochs`, the loop the latents train in: images live on the device, each step
+It trains through `core/epochs.py`'s `Epochs`, the loop the latents train in: images live on the device, each step
 gathers a shuffled batch by index, and per-step losses stay on the device until the end of the epoch, so CUDA sees
 no per-step host syncs. On the CPU the
 result is a pure function of the data, the params and the seed (bit-identical weights for the same seed).
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..core.images import N_CLASSES as NUM_CLASSES, SIDE, to_unit
 from ..infra.config import EvaluatorConfig
-from ..core.optimize import Epochs
+from ..core.epochs import Epochs
 from ..infra.errors import CheckpointError, DataError
 from ..infra.io import load_tensors
 from ..infra.runtime import autocast, derive_seed, generator, seed_everything
