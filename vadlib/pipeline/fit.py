@@ -16,7 +16,8 @@ from ..infra.runtime import generator, seed_everything
 
 def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images_uint8: torch.Tensor,
                 seed: int, purpose: str, progress: bool = True,
-                train_params: torch.Tensor | None = None, exclude_self: bool = False) -> tuple[torch.Tensor, dict]:
+                train_params: torch.Tensor | None = None, exclude_self: bool = False,
+                where: str = "variants.<variant>.distribution") -> tuple[torch.Tensor, dict]:
     """Fit parameters for `images_uint8` [N, 28, 28]; returns (params on CPU, per-epoch history).
 
     Same objective as training, decoder frozen, BN in inference mode, so every image's fit is independent of its
@@ -24,7 +25,7 @@ def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images
     `train_params`); `random` is the course's start (labels of new images are unknown, so no class start).
     """
     device = next(decoder.parameters()).device
-    dist = get_distribution(variant.distribution, "variants.<variant>.distribution")
+    dist = get_distribution(variant.distribution, where)  # `where`: the params key, for an unknown name's message
     images = to_unit(images_uint8, device=device)
     if fit.init == "nearest":
         if train_params is None:
@@ -54,7 +55,8 @@ def fit_splits(decoder: Decoder, variant: VariantConfig, fit: FitConfig, splits:
     fitted: dict = {"variant": variant_name, "history": {}}
     for split, data in splits.items():
         params, history = fit_latents(decoder, variant, fit, data["images"], seed, f"fit/{split}/{variant_name}",
-                                      progress, train_params, exclude_self=split == "train_refit")
+                                      progress, train_params, exclude_self=split == "train_refit",
+                                      where=f"variants.{variant_name}.distribution")
         fitted[split] = params
         fitted["history"][split] = {k: v for k, v in history.items() if k != "seconds"}
     header = ["epoch", *(f"{split}_loss" for split in splits)]
