@@ -17,13 +17,18 @@ $(STAMP): pyproject.toml constraints.txt
 repro: setup
 	dvc repro
 
+# Both targets run on TEST_JOBS pytest-xdist workers (`make test TEST_JOBS=0`: one process). --dist loadfile keeps a
+# test file on one worker, in order: the end-to-end tests share one module-scoped pipeline run and build on it.
+TEST_JOBS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+
 test: setup
 	bash tools/plots/install_chromium.sh
-	$(PY) -m pytest -q --durations=15
+	$(PYTEST) --durations=15
 
 # The inner loop: everything but the slow (end-to-end, distributed, subprocess) and browser tests.
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow and not browser" --durations=10
+	$(PYTEST) -m "not slow and not browser" --durations=10
 
 # The whole pipeline on a small config in a scratch copy (default /tmp/vadlib-demo); the project's results stay.
 demo: setup

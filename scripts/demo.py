@@ -23,7 +23,7 @@ import yaml
 
 from vadlib.infra.config import parse_params
 from vadlib.infra.errors import ConfigError
-from vadlib.studies.proxy import apply_override
+from vadlib.infra.overrides import add_set_option, with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough for ~3 minutes on 2 CPU cores, large enough that every stage has something to show.
@@ -33,7 +33,7 @@ DEMO_SETTINGS = (
 )
 # Outputs of a real run: the copy makes its own.
 RESULTS = ("dvc.lock", "metrics/", "plots/", "reports/")
-KEEP = ("reports/seed_noise.json", "reports/study/runs.csv")  # committed inputs of the report stage
+KEEP = ("reports/seed_noise.json", "reports/study/runs.csv", "reports/study/answer.json")  # the report's inputs
 MARKER = ".vadlib-demo"  # written into the scratch folder, so a rerun may replace it and nothing else
 
 
@@ -56,12 +56,7 @@ def prepare_folder(folder: Path) -> None:
 
 def demo_params(settings: list[str]) -> dict:
     """The project's params with `settings` applied; refuses bad ones before anything is written."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for assignment in settings:
-        try:
-            apply_override(raw, assignment)
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"--set {assignment}: no such params key ({err})") from None
+    raw = with_overrides(yaml.safe_load((ROOT / "params.yaml").read_text()), settings)
     # The copy lives elsewhere: a relative data root (from params, or VADLIB_DATA_ROOT, which wins as in every
     # stage) is made absolute from the project's folder.
     raw["data"]["root"] = str((ROOT / parse_params(raw).data.resolved_root).resolve())
@@ -85,12 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "vadlib-demo",
                     help="scratch folder outside the project (default: %(default)s); replaced on every run")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a params.yaml override on top of the demo's small config (repeatable)")
+    add_set_option(ap)  # on top of the demo's small config
     args = ap.parse_args(argv)
     folder = args.dir.expanduser().absolute()
     try:
-        params = demo_params([*DEMO_SETTINGS, *args.set])
+        params = demo_params([*DEMO_SETTINGS, *args.settings])
         prepare_folder(folder)
         write_copy(folder, params)
     except ConfigError as err:

@@ -112,3 +112,10 @@ def test_a_stage_warns_when_auto_leaves_a_visible_gpu_unused(tmp_path, monkeypat
     assert lines[1].startswith("warning: device: auto fell back to the CPU although an NVIDIA GPU is visible; "
                                "PyTorch "), lines
     assert sum(line.startswith("warning: ") for line in lines) == 1, lines
+
+
+def test_every_test_process_computes_on_one_cpu_thread():
+    """conftest's pytest_configure runs in each pytest-xdist worker too: 2 workers on 2 cores, one torch thread each,
+    and the subprocesses the tests start find bytecode outside the working tree."""
+    assert torch.get_num_threads() == 1, os.environ.get("PYTEST_XDIST_WORKER", "no xdist worker")
+    assert os.environ.get("PYTHONPYCACHEPREFIX")

@@ -17,6 +17,10 @@ from report_tables import check_report
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ["ad", "normal", "uniform", "laplace"]
+# the report stage's committed inputs (the seed noise, the seed study's answer): deps under reports/, which the copy
+# below leaves out with the rest of reports/
+COMMITTED_INPUTS = [d for d in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["deps"]
+                    if isinstance(d, str) and d.startswith("reports/")]
 
 
 def _run(cmd, cwd, env):
@@ -36,7 +40,7 @@ def project(tmp_path_factory):
         ".venv", ".git", "data", "models", "checkpoints", "dvc_plots", "__pycache__", ".pytest_cache", "*.egg-info",
         "dvc.lock", "reports", "metrics", "plots", "tmp", "cache", ".gpudata", ".whl"))
     (repo / "reports").mkdir()
-    for committed in ("reports/seed_noise.json", "reports/study/runs.csv"):  # committed inputs of the report stage
+    for committed in COMMITTED_INPUTS:
         (repo / committed).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / committed, repo / committed)
     raw = repo.parent / "raw"
@@ -88,6 +92,7 @@ def test_every_stage_runs_and_every_output_parses(project):
     assert check_report(report, metrics, json.loads((repo / "metrics/evaluator.json").read_text())) >= 4 * 30
     assert "| train refit |" in report  # fit.refit_train is on here
     assert "Test images are encoded without an encoder" in report
+    assert "show this run alone" not in report  # a tiny run is no run of the seed study: it borrows no study answer
     assert all(f"../plots/images/{v}/samples/gmm.png" in report for v in VARIANTS)
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["n_train"] == 40 and sum(data["train_per_class"].values()) == 40
@@ -247,7 +252,7 @@ def test_the_full_scale_command_runs_as_an_experiment_and_reports_from_it(projec
     rev = next(line.split()[0] for line in rev.splitlines() if line.endswith("/fs-tiny"))
     show = lambda path: json.loads(_run(["git", "show", f"{rev}:{path}"], repo, env))  # noqa: E731
     params = yaml.safe_load(_run(["git", "show", f"{rev}:params.yaml"], repo, env))
-    assert params["train"]["lr_decoder"] == 0.0028 and params["data"]["evaluator_pool"] == "unused"
+    assert params["train"]["lr_decoder"] == 0.002828 and params["data"]["evaluator_pool"] == "unused"
     tables = text.split("## The report stage's tables")[1].split("## Params of the run")[0]
     metrics = {v: show(f"metrics/variants/{v}.json") for v in VARIANTS}
     assert check_report(tables, metrics, show("metrics/evaluator.json")) >= 4 * 30

@@ -106,7 +106,7 @@ def test_interrupted_training_resumes_to_the_identical_result(tmp_path, monkeypa
 
 
 def test_proxy_scores_the_fit_and_probes_the_test_codes_when_given_labels():
-    """fit_and_score (tune_one, fit_recipes, the benchmark) returns the fitted rows and, with labels, the k-NN probe:
+    """fit_and_score (`study.py tune`, `fit-recipes`, the benchmark) returns the fitted rows and, with labels, the k-NN probe:
     test images that copy the train images start from (and stay near) their own rows, so 1-NN labels them right."""
     from vadlib.studies.proxy import fit_and_score
 

@@ -93,8 +93,8 @@ def test_the_script_runs_the_chosen_steps_once_and_a_rerun_skips_them(tmp_path):
     raw["data"].update(root=str(tmp_path / "data"), n_train=40, n_test=20, verify_md5=False, download=False)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     table = tmp_path / "ablation.csv"
-    cmd = [sys.executable, str(ROOT / "scripts/uniform_ablation.py"), "--params", str(tmp_path / "params.yaml"),
-           "--table", str(table), "--train-epochs", "2", "--fit-epochs", "2", "--steps", "0", "5",
+    cmd = [sys.executable, str(ROOT / "scripts/study.py"), "ablation", "run", "--params", str(tmp_path / "params.yaml"),
+           "--table", str(table), "--set", "train.epochs=2", "--set", "fit.epochs=2", "--steps", "0", "5",
            "--families", "uniform"]
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert first.returncode == 0, first.stderr

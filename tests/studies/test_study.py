@@ -373,11 +373,11 @@ def test_the_script_refuses_bad_input_clearly(tmp_path):
         return subprocess.run([sys.executable, str(ROOT / "scripts/study.py"), *args], cwd=repo, capture_output=True,
                               text=True)
 
-    out = script("queue", "--jobs", "0")
+    out = script("seeds", "queue", "--jobs", "0")
     assert out.returncode == 2 and "--jobs: got 0" in out.stderr
-    out = script("queue", "--dry-run", "--only", "nothing", "--table", str(tmp_path / "t.csv"))
+    out = script("seeds", "queue", "--dry-run", "--only", "nothing", "--table", str(tmp_path / "t.csv"))
     assert out.returncode == 2 and "matches no run" in out.stderr
-    out = script("queue", "--dry-run", "--only", "study-laplace-b1-*", "--table", str(tmp_path / "t.csv"))
+    out = script("seeds", "queue", "--dry-run", "--only", "study-laplace-b1-*", "--table", str(tmp_path / "t.csv"))
     assert out.returncode == 0, out.stderr
     assert ("dvc exp run --queue -n study-laplace-b1-s2 -S seed=2 -S variants.laplace.beta=1 evaluate@laplace"
             in out.stdout) and "3 to queue" in out.stdout
@@ -494,7 +494,7 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
         _run(cmd, repo, env)
-    script = [sys.executable, "scripts/study.py"]
+    script = [sys.executable, "scripts/study.py", "seeds"]
     out = _run([*script, "queue", "--jobs", "1", "--only", "study-uniform-b0.2-s1"], repo, env)
     assert "1 rows added" in out, out
     df = study.load_table(repo / study.TABLE)

@@ -1,21 +1,17 @@
-"""The tuning scripts' shared pieces: params overrides and the full-evaluation proxy's guard."""
-import importlib.util
+"""The tuning campaigns' shared pieces (`scripts/study.py tune|fit-recipes`): `--set` settings, the full-evaluation
+proxy's guard, the recipes' grammar and the headline figures."""
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from vadlib.infra.errors import ConfigError
-from vadlib.studies.proxy import apply_override, headline
+from vadlib.infra.overrides import apply_override
+from vadlib.studies import fit_recipes, tune
+from vadlib.studies.proxy import configured, headline
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_apply_override_sets_nested_and_top_level_keys_as_yaml_values():
@@ -24,18 +20,49 @@ def test_apply_override_sets_nested_and_top_level_keys_as_yaml_values():
         apply_override(raw, s)
     assert raw == {"seed": 3, "train": {"epochs": 150, "schedule": "constant"},
                    "variants": {"normal": {"beta": 2e-4}}}
-    with pytest.raises(KeyError):
+    with pytest.raises(ConfigError, match="nosuch"):
         apply_override(raw, "nosuch.key=1")
 
 
-def test_evaluate_one_refuses_settings_that_change_the_reused_data_or_evaluator(tmp_path, monkeypatch):
+def test_settings_apply_on_top_of_the_params_file_and_a_bad_one_is_named(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text((ROOT / "params.yaml").read_text())
-    module = _script("evaluate_one")
+    cfg = configured(params, ["train.epochs=3", "variants.normal.beta=2e-4"])
+    assert cfg.train.epochs == 3 and cfg.variant("normal").beta == 2e-4
+    with pytest.raises(ConfigError, match="epochz"):
+        configured(params, ["train.epochz=3"])
+
+
+def test_tune_evaluate_refuses_settings_that_change_the_reused_data_or_evaluator(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text())
     for setting in ("data.n_train=500", "evaluator.epochs=2"):
-        monkeypatch.setattr(sys, "argv", ["evaluate_one.py", "normal", setting, "--params", str(params)])
         with pytest.raises(ConfigError, match="may not change `data` or `evaluator`"):
-            module.main()
+            tune.evaluate("normal", [setting], params=str(params))
+        with pytest.raises(ConfigError, match="may not change `data` or `evaluator`"):
+            fit_recipes.run(["normal"], ["nearest:0.2:100"], [setting], params=str(params))
+
+
+def test_a_recipe_is_init_lr_epochs_and_an_optional_beta():
+    assert fit_recipes.parse_recipe("nearest:0.2:100") == ("nearest", 0.2, 100, None)
+    assert fit_recipes.parse_recipe("random:1.0:150:0") == ("random", 1.0, 150, 0.0)
+    for bad in ("nearest:0.2", "nearest:fast:100", "a:1:2:3:4"):
+        with pytest.raises(ConfigError, match="init:lr:epochs"):
+            fit_recipes.parse_recipe(bad)
+
+
+def test_the_entry_point_takes_settings_only_through_set():
+    """The old spelling (a positional key=value) is refused by argparse, before anything runs."""
+    def study(*args):
+        return subprocess.run([sys.executable, str(ROOT / "scripts/study.py"), *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+
+    out = study("tune", "run", "normal", "train.epochs=3")
+    assert out.returncode == 2 and "unrecognized arguments: train.epochs=3" in out.stderr
+    out = study("tune", "evaluate", "normal", "--set", "data.n_train=500")
+    assert out.returncode == 2 and "error: `tune evaluate` reuses the prepared data" in out.stderr
+    out = study("tune", "run", "normal", "--set", "train.epochz=3")
+    assert out.returncode == 2 and "train.epochz" in out.stderr
 
 
 def _sample_row(fd, recognisable, min_share, ratio):

@@ -110,7 +110,7 @@ def test_quality_table_groups_by_variant_and_ranks_by_recognisable_share(tmp_pat
 
 def test_quality_sweep_jobs_are_valid_settings_of_each_variant():
     from vadlib.infra.config import load_params, parse_params
-    from vadlib.studies.proxy import apply_override
+    from vadlib.infra.overrides import apply_override
 
     out = subprocess.run(["bash", str(BENCH / "quality_sweep.sh"), "--list"], check=True, capture_output=True,
                          text=True, cwd=ROOT, timeout=60).stdout
@@ -125,7 +125,7 @@ def test_quality_sweep_jobs_are_valid_settings_of_each_variant():
         for s in settings:
             apply_override(raw, s)
         cfg = parse_params(raw)  # raises on an unknown key or a bad value
-        assert cfg.data == base.data and cfg.evaluator == base.evaluator  # what evaluate_one.py refuses
+        assert cfg.data == base.data and cfg.evaluator == base.evaluator  # what `tune evaluate` refuses
     assert [v for v, *s in jobs if not s] == ["normal", "uniform", "laplace", "ad"]  # each variant's defaults
 
 

@@ -1,4 +1,5 @@
-"""benchmarks/gpu_check.sh must keep working on the GPU machine that runs it: its --dry-run, on tiny data."""
+"""benchmarks/gpu_check.sh (a thin wrapper of gpu_check.py) must keep working on the GPU machine that runs it: its
+--dry-run, on tiny data."""
 import os
 import subprocess
 import sys

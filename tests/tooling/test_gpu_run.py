@@ -1,6 +1,6 @@
-"""benchmarks/gpu_run.sh must work the first time a GPU is lent: its --dry-run runs every step on tiny data (a CPU
-is fine), a second call skips the steps an earlier call finished, and the full-scale step's files make
-reports/full_scale.md (`scripts/full_scale.py report --from`)."""
+"""benchmarks/gpu_run.sh (a thin wrapper of gpu_run.py) must work the first time a GPU is lent: its --dry-run runs every
+step on tiny data (a CPU is fine), a failing step stops the run, a second call skips the steps an earlier call
+finished, and the full-scale step's files make reports/full_scale.md (`scripts/full_scale.py report --from`)."""
 import os
 import subprocess
 import sys
@@ -61,7 +61,8 @@ def test_the_dry_run_does_every_step_resumes_and_reports_full_scale(tmp_path):
     with tarfile.open(out / "step2.tar.gz") as tar:
         tar.extractall(tmp_path / "full", filter="data")
     params = (tmp_path / "full/params.yaml").read_text()
-    assert "batch_size: 512" not in params and "lr_decoder: 0.0028" in params  # full scale, then the tiny overlay
+    # full scale (vadlib/studies/full_scale.py's one copy of the settings), then the tiny overlay
+    assert "batch_size: 512" not in params and "\n  lr_decoder: 0.002828\n" in params
     assert "## 3. the study grid" in steps[3] and " of 39 runs" in steps[3]
     assert all(f"precision {p}, batch 64: train " in steps[4] and f'"settings": ["precision={p}"' in steps[4]
                for p in ("float32", "tf32", "bf16"))

@@ -140,7 +140,7 @@ class Laplace(LatentDistribution):
 class UniformBounds(Uniform):
     """The original course parametrisation: the bounds (a, b) themselves, learned with no constraint that b > a.
 
-    Not a default: it exists to reproduce the original Uniform result (scripts/uniform_ablation.py). The width enters
+    Not a default: it exists to reproduce the original Uniform result (`scripts/study.py ablation`). The width enters
     the KL as ln|b - a|, so a row whose bounds cross is still a uniform on [min, max] to the KL; a row whose bounds
     meet has an infinite KL, which training reports as a divergence.
     """

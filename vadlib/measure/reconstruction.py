@@ -8,14 +8,10 @@ import torch
 from torch import Tensor
 
 from ..core.images import N_PIXELS, to_unit
-
-COURSE_BATCH = 64  # the course's batching for course_loss
-# course_loss (train, test) in the original course report, beside which the report and the study put their own
-COURSE_REPORT = {"ad": (0.0252, 0.1186), "normal": (0.0186, 0.1112), "uniform": (0.1457, 0.1644),
-                 "laplace": (0.0204, 0.1118)}
+from .course import COURSE_BATCH
 
 
-def course_loss(x: Tensor, x_rec: Tensor, batch_size: int = 64) -> float:
+def course_loss(x: Tensor, x_rec: Tensor, batch_size: int = COURSE_BATCH) -> float:
     """The course's reconstruction loss: 0-255 scale, consecutive batches of 64, per batch
     ||x - x_rec||_F / (B * 784), then the plain mean over batches (a short last batch counts as one)."""
     x = x.reshape(x.shape[0], -1).double()
@@ -39,7 +35,7 @@ def course_loss_from_squared_errors(squared: np.ndarray, batch_size: int = COURS
     return per_batch.mean(axis=-1)
 
 
-def reconstruction_metrics(images_uint8: Tensor, recon01: Tensor, batch_size: int = 64) -> dict:
+def reconstruction_metrics(images_uint8: Tensor, recon01: Tensor, batch_size: int = COURSE_BATCH) -> dict:
     """course_loss on 0-255, and per-pixel MSE and PSNR on [0, 1]."""
     x01 = to_unit(images_uint8, torch.float64).reshape(images_uint8.shape[0], -1)
     r01 = recon01.reshape(recon01.shape[0], -1).double()

@@ -72,8 +72,21 @@ def grid_png(variant: str, name: str) -> Path:
     return Path("plots/images") / variant / f"{name}.png"
 
 
+IMAGES = Path("plots/images")  # every PNG of the pipeline lies below: one `dvc plots` entry shows them all
+
+
+def images(variant: str) -> Path:
+    """One variant's figures (the render and tsne stages write here)."""
+    return IMAGES / variant
+
+
+def samples_dir(variant: str) -> Path:
+    """The render stage's sample grids, one per sampler (`grid_png(variant, f"samples/{sampler}")`): one output."""
+    return images(variant) / "samples"
+
+
 REPORT = Path("reports/report.md")
-SEED_NOISE = Path("reports/seed_noise.json")  # committed output of scripts/seed_noise.py, read by the report
+SEED_NOISE = Path("reports/seed_noise.json")  # committed output of `scripts/study.py seed-noise`, read by the report
 COMPARISON_PNG = Path("plots/images/comparison.png")
 
 # The `compare` stage's mirror of one variant (params' `compare`), for `dvc metrics diff <A> <B>` across experiments

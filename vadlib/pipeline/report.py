@@ -10,7 +10,7 @@ from ..infra.io import read_json
 from ..infra.markdown import MISSING, table
 from ..infra.markdown import fixed as _fmt
 from ..measure.comparisons import std_upper_factor
-from ..measure.reconstruction import COURSE_REPORT as ORIGINAL
+from ..measure.course import COURSE_REPORT as ORIGINAL
 from . import artifacts as paths
 
 
@@ -285,7 +285,7 @@ def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noi
         *latent_section(all_metrics, noise),
         "## 4. Rate-distortion: what does the KL weight trade?", "",
         "A beta sweep per distribution, run as queued DVC experiments, is a separate study (not part of the default "
-        "`dvc repro`): `python scripts/rate_distortion.py queue` runs it and `... report` writes "
+        "`dvc repro`): `python scripts/study.py rate-distortion queue` runs it and `... report` writes "
         "`reports/rate_distortion.md` from `dvc exp show --json`.", "",
         "Training and fitting curves: `dvc plots show` (all variants overlaid).", "",
         "## Params used", "", "```yaml", yaml.safe_dump({k: v for k, v in cfg.to_dict().items() if k != "compare"}, sort_keys=False).rstrip(), "```", "",

@@ -196,7 +196,7 @@ def run(params: str = "params.yaml", table_path: str | os.PathLike = TABLE, sett
 
 def report(table_path: str | os.PathLike = TABLE) -> None:
     """Print the table's markdown, as `seeds report` puts it at the end of reports/study.md."""
-    from ..measure.reconstruction import COURSE_REPORT
+    from ..measure.course import COURSE_REPORT
 
     original = {f: tuple(f"{v:.4f}" for v in COURSE_REPORT[f]) for f in ABLATED_FAMILIES}
     print("\n".join(markdown(read_rows(table_path), original)))

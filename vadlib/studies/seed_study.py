@@ -1,9 +1,9 @@
 """The latent-distribution study: its grid, one table row per run, and its report.
 
-One run is one DVC experiment `study-<variant>-b<beta>-s<seed>` (scripts/study.py queues, collects and reports them).
-Each finished run becomes one row of `reports/study/runs.csv`; its per-test-image errors are copied beside it
-(`reports/study/per_image/<run>.csv`). The table's schema and the statistics that judge it live in `study_stats`
-(the report stage reads them too); they are re-exported here for the script.
+One run is one DVC experiment `study-<variant>-b<beta>-s<seed>` (`scripts/study.py seeds` queues, collects and
+reports them). Each finished run becomes one row of `reports/study/runs.csv`; its per-test-image errors are copied
+beside it (`reports/study/per_image/<run>.csv`). The table's schema and the statistics that judge it live in
+`study_stats` (the report stage reads them too); they are re-exported here for the script.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from ..infra.markdown import table as md_table
 from ..infra.markdown import sig as _fmt
 from ..measure.comparisons import paired_bootstrap
 from ..core.images import N_PIXELS
-from ..measure.reconstruction import COURSE_REPORT, course_loss_from_squared_errors
+from ..measure.course import COURSE_REPORT
+from ..measure.reconstruction import course_loss_from_squared_errors
 from .table import (AD, COLUMNS, FAMILIES, FIXED_COLUMNS, FIXED_SAMPLERS, HEADLINE,  # noqa: F401
                     METRIC_COLUMNS, TABLE, append_rows, cell_stats, load_table, pairwise, read_per_image, read_rows,
                     row_key)
@@ -173,24 +174,25 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
     have = {row_key(r) for r in df.to_dict("records")}
     missing = [r.name for r in expected if r.key not in have]
     lines = ["# What does the latent distribution change? The seed-replicated study", "",
-             f"Written by `python scripts/study.py report` from [`{Path(table).as_posix()}`]"
+             f"Written by `python scripts/study.py seeds report` from [`{Path(table).as_posix()}`]"
              f"({Path(os.path.relpath(table, out.parent)).as_posix()}). Each row is one DVC experiment "
              "`study-<variant>-b<beta>-s<seed>` at the default training, fitting and 5000 draws per sampler, scored by "
              "the whole `evaluate` stage. A difference between two cells (variant, beta) is called **real** only when "
              "|mean difference| > 3 x U, U the larger of the two cells' 95% one-sided upper bounds of the seed std "
              "(chi-square: 4.4 x the std for 3 seeds).", "",
              "One run: `dvc exp run --queue -n study-<variant>-b<beta>-s<seed> -S seed=<seed> "
-             "-S variants.<variant>.beta=<beta> evaluate@<variant>` (`python scripts/study.py queue`), which reruns "
-             "that variant's train, fit and evaluate. The seed is the global `seed`: the evaluator network (the "
-             "measuring instrument) is retrained per seed, so runs at one seed share data, decoder initialisation and "
-             "instrument, and the spread over seeds includes the instrument's noise. The negative ELBO is in nats "
-             "per image under a Gaussian pixel likelihood on [0, 1] pixels whose variance is the train "
-             "reconstructions' MSE (a density, comparable between runs, not with discrete-likelihood figures).", "",
+             "-S variants.<variant>.beta=<beta> evaluate@<variant>` (`python scripts/study.py seeds queue`), "
+             "which reruns that variant's train, fit and evaluate. The seed is the global `seed`: the evaluator "
+             "network (the measuring instrument) is retrained per seed, so runs at one seed share data, decoder "
+             "initialisation and instrument, and the spread over seeds includes the instrument's noise. The negative "
+             "ELBO is in nats per image under a Gaussian pixel likelihood on [0, 1] pixels whose variance is the "
+             "train reconstructions' MSE (a density, comparable between runs, not with discrete-likelihood figures).",
+             "",
              f"Runs present: {len(df)} of {len(expected)} expected."]
     if missing:
         lines += ["", f"Missing runs ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing) + "."]
     if df.empty:
-        lines += ["", "No runs yet: `python scripts/study.py queue` runs them, `collect` adds them to the table."]
+        lines += ["", "No runs yet: `python scripts/study.py seeds queue` runs them, `collect` adds them to the table."]
         lines += ablation_section(ablation_table, out)
         text = "\n".join(lines) + "\n"
         write_text(out, text)
@@ -264,9 +266,9 @@ def ablation_section(table: str | os.PathLike, out: Path) -> list[str]:
     original = {f: tuple(f"{v:.4f}" for v in COURSE_REPORT[f]) for f in ("uniform", "normal")}
     return ["", "## Why the original Uniform failed: one change at a time", "",
             f"Written from [`{Path(table).as_posix()}`]({Path(os.path.relpath(table, out.parent)).as_posix()}) "
-            "(`python scripts/uniform_ablation.py`). Train and test course_loss of Uniform and of Normal, the control; "
-            "each step keeps the earlier ones. Step 0 is the original recipe: Adam at lr 0.01 for decoder and codes "
-            "at constant rates, no weight decay, the Uniform's bounds (a, b) learned raw (`uniform_ab`), the class "
-            "start, and test codes fitted from a random start at lr 0.01. The last step is today's default. The "
+            "(`python scripts/study.py ablation run`). Train and test course_loss of Uniform and of Normal, the "
+            "control; each step keeps the earlier ones. Step 0 is the original recipe: Adam at lr 0.01 for decoder "
+            "and codes at constant rates, no weight decay, the Uniform's bounds (a, b) learned raw (`uniform_ab`), the "
+            "class start, and test codes fitted from a random start at lr 0.01. The last step is today's default. The "
             "codes' optimiser is SparseAdam throughout (the original used dense Adam), and beta is today's 0.002.",
             "", *ablation.markdown(rows, original)]
