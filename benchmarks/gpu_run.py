@@ -143,7 +143,7 @@ class Run:
             self.say(f"precision {r['precision']}, batch 64: train {r['train']['ours_images_per_s']} images/s, "
                      f"fit {r['fit']['ours_images_per_s']} images/s")
             sets = [a for s in [f"precision={precision}", "data.download=false", *extra] for a in ("--set", s)]
-            out = self.run([sys.executable, "scripts/study.py", "tune", "run", "normal", "--n-test", n_test, *sets],
+            out = self.run([sys.executable, "scripts/study.py", "tune", "run", "normal", "--n-val", n_test, *sets],
                            cwd=REPO, capture=True)
             self.say(*out.rstrip("\n").splitlines()[-1:])
 

@@ -15,7 +15,7 @@ import torch
 from idx_fixtures import write_fashion_idx, write_idx_images, write_idx_labels
 from vadlib.infra import data
 from vadlib.infra.config import DATA_ROOT_ENV, DataConfig
-from vadlib.infra.data import CLASS_NAMES, load_prepared, load_split, select_subset
+from vadlib.infra.data import CLASS_NAMES, load_prepared, load_split, select_subset, validation_rows
 from vadlib.pipeline.prepare import prepare
 from vadlib.infra.errors import DataError
 
@@ -36,7 +36,8 @@ def work(tmp_path, monkeypatch):
 
 
 def cfg(root="fm", **kw):
-    return DataConfig(**{"root": str(root), "download": False, "verify_md5": False, "n_train": 50, "n_test": 20, **kw})
+    return DataConfig(**{"root": str(root), "download": False, "verify_md5": False, "n_train": 50, "n_test": 20,
+                         "n_val": 5, **kw})
 
 
 def assert_nothing_written(tmp_path):
@@ -287,3 +288,32 @@ def test_real_fashion_mnist(tmp_path, monkeypatch):
         assert d["labels"].dtype == torch.int64 and torch.equal(d["indices"], torch.arange(1000))
         assert sum(metrics[f"{split}_per_class"].values()) == 1000
         assert torch.bincount(d["labels"], minlength=10).tolist() == list(metrics[f"{split}_per_class"].values())
+
+
+# ---------------------------------------------------------------- validation split
+
+def test_validation_rows_are_the_next_test_split_images_the_test_subset_does_not_hold():
+    assert validation_rows(100, torch.arange(20), 5).tolist() == [20, 21, 22, 23, 24]  # subset: first
+    stratified = torch.tensor([0, 3, 4, 9])
+    assert validation_rows(12, stratified, 5).tolist() == [1, 2, 5, 6, 7]
+    assert validation_rows(12, stratified, 0).tolist() == []
+
+
+def test_validation_beyond_the_test_split_is_one_clear_error():
+    with pytest.raises(DataError, match=r"data\.n_val: got 81 but the test split has only 80 images besides the 20"):
+        validation_rows(100, torch.arange(20), 81)
+
+
+def test_prepare_writes_validation_images_disjoint_from_the_test_images(work):
+    m = prepare(cfg(n_val=30), seed=0)
+    val, test = load_prepared("data/validation/val.pt"), load_prepared(OUT / "test.pt")
+    assert m["n_val"] == 30 and sum(m["val_per_class"].values()) == 30
+    assert val["indices"].tolist() == list(range(20, 50))
+    assert not set(val["indices"].tolist()) & set(test["indices"].tolist())
+
+
+def test_prepare_refuses_a_validation_set_the_split_cannot_hold_and_writes_nothing(work):
+    with pytest.raises(DataError, match=r"data\.n_val"):
+        prepare(cfg(n_val=81), seed=0)
+    assert_nothing_written(work)
+    assert not Path("data/validation").exists()

@@ -28,7 +28,8 @@ NOT_OUTPUTS = {
     "images": "one variant's folder of figures, holding render's and tsne's outputs",
 }
 # files inside an output folder of dvc.yaml (prepare writes both folders whole): name -> the folder's name
-INSIDE = {"TRAIN_DATA": "PREPARED", "TEST_DATA": "PREPARED", "POOL_DATA": "REFERENCE", "FULL_TEST_DATA": "REFERENCE"}
+INSIDE = {"TRAIN_DATA": "PREPARED", "TEST_DATA": "PREPARED", "POOL_DATA": "REFERENCE", "FULL_TEST_DATA": "REFERENCE",
+          "VAL_DATA": "VALIDATION"}
 COMMITTED_DEPS = {"report": ("STUDY_ANSWER", "SEED_NOISE", "VARIANT_METRICS"), "compare": ("VARIANT_METRICS",)}
 
 
@@ -64,7 +65,7 @@ class Recorder:
 def outputs_by_artifacts(a) -> dict[str, set[Path]]:
     """What each stage writes, in artifacts.py's names: the pipeline's own account of dvc.yaml's outputs."""
     out = {
-        "prepare": {a.PREPARED, a.REFERENCE, a.DATA_METRICS},
+        "prepare": {a.PREPARED, a.REFERENCE, a.VALIDATION, a.DATA_METRICS},
         "evaluator": {a.EVALUATOR, a.EVALUATOR_METRICS, a.seconds("evaluator", "evaluator")},
         "report": {a.REPORT, a.COMPARISON_PNG},
         "compare": {a.SELECTED_METRICS, a.SELECTED_TRAIN, a.SELECTED_FIT},

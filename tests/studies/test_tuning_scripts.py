@@ -101,3 +101,52 @@ def test_headline_without_a_best_sampler_has_no_sample_figures():
     assert h["best_sampler"] == "none" and h["test_course_loss"] == 0.0990 and h["knn_accuracy"] == 0.769
     assert all(h[key] is None for key in ("best_fd", "fd_vs_baseline", "recognisable", "recognisable_vs_real",
                                           "min_class_share", "nn_train_ratio"))
+
+
+# -- tuning scores on the validation images, never on the test images ---------------------------------------------
+
+TUNING_MODULES = ("tune", "fit_recipes", "sampler_sweep")  # every campaign that chooses a setting
+
+
+def test_tune_run_fits_the_validation_images_and_no_test_image(tmp_path, monkeypatch):
+    """The images `tune run` fits are exactly the test-split rows after the test subset (`data.n_val` of them)."""
+    import numpy as np
+    import yaml
+    from idx_fixtures import write_fashion_idx
+
+    arrays = write_fashion_idx(tmp_path / "fm", n_train=60, n_test=50, gz=True)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"].update(root=str(tmp_path / "fm"), download=False, verify_md5=False, n_train=30, n_test=20, n_val=10)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    monkeypatch.delenv("VADLIB_DATA_ROOT", raising=False)
+    seen = {}
+
+    def fake_score(cfg, variant, data, images, device, labels):
+        seen["images"], seen["labels"] = images.numpy(), labels.numpy()
+        return {"test_course_loss": 0.1, "train_course_loss": 0.1}
+
+    monkeypatch.setattr(tune, "train_fit_score", fake_score)
+    line = tune.run("normal", [], 7, str(params))
+    test_split = arrays["t10k-images-idx3-ubyte"]
+    assert np.array_equal(seen["images"], test_split[20:27])  # the 7 first validation rows
+    assert not any((seen["images"][i] == test_split[:20]).all(axis=(1, 2)).any() for i in range(7))
+    assert np.array_equal(seen["labels"], arrays["t10k-labels-idx1-ubyte"][20:27])
+    assert line["n_val"] == 7 and "val_course_loss" in line and not any(k.startswith("test_") for k in line)
+
+
+@pytest.mark.parametrize("module", TUNING_MODULES)
+def test_no_tuning_campaign_can_reach_the_test_images(module):
+    """Static, so it covers the code paths the functional test does not run: a tuning campaign names neither the
+    prepared test file nor the test-image readers, and asks `committed_inputs` for the validation images only."""
+    import ast
+
+    tree = ast.parse((ROOT / "vadlib" / "studies" / f"{module}.py").read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert not names & {"TEST_DATA", "FULL_TEST_DATA", "course_data"}, f"{module} can read test images"
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        if getattr(call.func, "id", getattr(call.func, "attr", None)) == "committed_inputs":
+            split = [a.value for a in call.args[1:] if isinstance(a, ast.Constant)]
+            assert split == ["validation"], f"{module}: committed_inputs({split}) must ask for the validation images"

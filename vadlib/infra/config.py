@@ -44,6 +44,9 @@ class DataConfig:
     verify_md5: bool = True
     n_train: int = _num(1000, 1, 60000)
     n_test: int = _num(1000, 1, 10000)
+    # validation images for every choice (recipes, samplers, margins): the first n_val test-split images, in file
+    # order, that the test subset does not hold; no model, fit or evaluator ever trains on them, no report scores them
+    n_val: int = _num(1000, 0, 9999)
     subset: str = _choice("first", "first", "stratified")
     # the evaluator's pool: unused (train-split images no variant trains on) | all (the whole train split, for an
     # n_train near 60000 where none are unused; the instrument has then seen the models' images, as Inception has)

@@ -231,6 +231,19 @@ def select_subset(labels: torch.Tensor, n: int, mode: str, seed: int, *, name: s
     return torch.sort(torch.cat(picks)).values
 
 
+def validation_rows(n_split: int, test_idx: torch.Tensor, n_val: int) -> torch.Tensor:
+    """The validation images' rows of the test split: the first `n_val` in file order that the test subset does not
+    hold (with `subset: first`, rows n_test .. n_test + n_val - 1). Disjoint from the test images by construction, and
+    from everything any model or the evaluator trains on (the train split)."""
+    free = torch.ones(n_split, dtype=torch.bool)
+    free[test_idx] = False
+    rows = free.nonzero().squeeze(1)
+    if n_val > len(rows):
+        raise DataError(f"data.n_val: got {n_val} but the test split has only {len(rows)} images besides the "
+                        f"{len(test_idx)} test images; lower data.n_val or data.n_test (n_val: 0 for none)")
+    return rows[:n_val]
+
+
 def per_class(labels: torch.Tensor) -> dict[str, int]:
     counts = torch.bincount(labels, minlength=len(CLASS_NAMES)).tolist()
     return dict(zip(CLASS_NAMES, counts))

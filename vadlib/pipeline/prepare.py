@@ -6,7 +6,8 @@ from pathlib import Path
 import torch
 
 from ..infra.config import DataConfig
-from ..infra.data import ensure_files, evaluator_pool, load_split, per_class, select_subset, subset_payload
+from ..infra.data import (ensure_files, evaluator_pool, load_split, per_class, select_subset, subset_payload,
+                          validation_rows)
 from ..infra.errors import DataError
 from ..infra.io import save_tensors, write_json
 from . import artifacts
@@ -14,8 +15,10 @@ from . import artifacts
 
 def prepare(cfg: DataConfig, seed: int, out_dir: str | Path = artifacts.PREPARED,
             metrics_path: str | Path = artifacts.DATA_METRICS,
-            reference_dir: str | Path | None = artifacts.REFERENCE) -> dict:
-    """Load, validate and subset both splits, and only then write train.pt, test.pt and the metrics.
+            reference_dir: str | Path | None = artifacts.REFERENCE,
+            validation_path: str | Path | None = artifacts.VAL_DATA) -> dict:
+    """Load, validate and subset both splits, and only then write train.pt, test.pt, the validation images
+    (`validation_path`, see `infra.data.validation_rows`) and the metrics.
 
     `reference_dir` also gets the images the evaluator network may learn from: `pool.pt`, the train split minus the
     models' training images (or all of it with `data.evaluator_pool: all`), and `test_full.pt`, the whole test split
@@ -35,12 +38,15 @@ def prepare(cfg: DataConfig, seed: int, out_dir: str | Path = artifacts.PREPARED
             reference["pool"] = subset_payload(images, labels, evaluator_pool(len(labels), idx, cfg.evaluator_pool))
         else:
             reference["test_full"] = subset_payload(images, labels, torch.arange(len(labels)))
+            validation = subset_payload(images, labels, validation_rows(len(labels), idx, cfg.n_val))
     metrics = {
         "n_train": cfg.n_train,
         "n_test": cfg.n_test,
         "subset": cfg.subset,
         "train_per_class": per_class(outputs["train"]["labels"]),
         "test_per_class": per_class(outputs["test"]["labels"]),
+        "n_val": cfg.n_val,
+        "val_per_class": per_class(validation["labels"]),
         "n_reference_pool": len(reference["pool"]["labels"]),
         "evaluator_pool": cfg.evaluator_pool,
     }
@@ -49,6 +55,8 @@ def prepare(cfg: DataConfig, seed: int, out_dir: str | Path = artifacts.PREPARED
     if reference_dir is not None:
         for name, payload in reference.items():
             save_tensors(Path(reference_dir) / f"{name}.pt", payload)
+    if validation_path is not None:
+        save_tensors(validation_path, validation)
     write_json(metrics_path, metrics)
     return metrics
 

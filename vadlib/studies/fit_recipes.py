@@ -1,4 +1,5 @@
-"""Fitting recipes on the committed models: fit the test images under each recipe, print test course_loss and 5-NN.
+"""Fitting recipes on the committed models: fit the validation images under each recipe, print their course_loss
+and 5-NN probe (the test images are scored once, by the pipeline, for the recipe chosen here).
 
     python scripts/study.py fit-recipes run ad,normal random:1.0:150 nearest:0.2:100 nearest:0.2:100:0 > out.jsonl
 
@@ -36,11 +37,11 @@ def parse_recipe(recipe: str) -> tuple[str, float, int, float | None]:
 
 
 def run(variants: list[str], recipes: list[str], settings: list[str] = (), params: str = "params.yaml") -> list[dict]:
-    """Fit the test images under every recipe for every variant; one JSON line each."""
+    """Fit the validation images under every recipe for every variant; one JSON line each."""
     cfg = configured(params, list(settings))
     refuse_changed_inputs(cfg, load_params(params), "`fit-recipes`")
     parsed = [parse_recipe(r) for r in recipes]  # every recipe checked before the first fit
-    train, test = load_prepared(artifacts.TRAIN_DATA), load_prepared(artifacts.TEST_DATA)
+    train, val = load_prepared(artifacts.TRAIN_DATA), load_prepared(artifacts.VAL_DATA)
     cpu = torch.device("cpu")
     lines = []
     for variant in variants:
@@ -49,9 +50,9 @@ def run(variants: list[str], recipes: list[str], settings: list[str] = (), param
             fit = dataclasses.replace(cfg.fit, init=init, lr=lr, epochs=epochs)
             vcfg = dataclasses.replace(cfg.variant(variant), **({} if beta is None else {"beta": beta}))
             recipe_cfg = dataclasses.replace(cfg, variants={**cfg.variants, variant: vcfg})
-            scores = fit_and_score(model, recipe_cfg, variant, train, test["images"], cpu, fit, test["labels"])
+            scores = fit_and_score(model, recipe_cfg, variant, train, val["images"], cpu, fit, val["labels"])
             lines.append({"variant": variant, "init": init, "lr": lr, "epochs": epochs, "fit_beta": vcfg.beta,
-                          "test_course_loss": round(scores["test_course_loss"], 5),
+                          "val_course_loss": round(scores["test_course_loss"], 5),
                           "knn_accuracy": scores["knn_accuracy"], "fit_seconds": round(scores["fit_seconds"], 1)})
             print(json.dumps(lines[-1]), flush=True)
     return lines

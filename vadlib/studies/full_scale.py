@@ -19,11 +19,12 @@ from ..infra.markdown import fixed, table
 # 0.001 at batch 64 to 0.001 * sqrt(512 / 64) = 0.002828; every latent row still gets one update per epoch whatever the
 # batch (SparseAdam), so the rows' and the fit's learning rates stay. The fit's batch is 8 x the training batch (it
 # only steps the codes). The evaluator learns from the whole train split (none is left unused) minus its 1000
-# held-out images. Checkpoints at most once a minute: a run of hours can be resumed.
+# held-out images. The whole test split is the test set, so none is left for validation (nothing is tuned at this
+# scale). Checkpoints at most once a minute: a run of hours can be resumed.
 BATCH = 512
 LR_DECODER = round(0.001 * math.sqrt(BATCH / 64), 6)  # 0.002828
 SETTINGS = (
-    "data.n_train=60000", "data.n_test=10000", "data.evaluator_pool=all", "evaluator.n_val=1000",
+    "data.n_train=60000", "data.n_test=10000", "data.n_val=0", "data.evaluator_pool=all", "evaluator.n_val=1000",
     f"train.batch_size={BATCH}", f"train.lr_decoder={LR_DECODER}", "train.epochs=150", "train.checkpoint_every=1",
     "train.checkpoint_min_seconds=60",
     f"fit.batch_size={8 * BATCH}",

@@ -37,19 +37,35 @@ def refuse_changed_inputs(cfg: Config, base: Config, command: str) -> None:
                           "`evaluator` (use `dvc exp run -S ...` for those)")
 
 
-def committed_inputs(device: torch.device) -> tuple[dict, dict, torch.nn.Module, torch.Tensor]:
-    """What the scripts that re-measure settings read from the committed pipeline: the prepared train and test data,
-    the evaluator network and its held-out real images (the measuring instrument stays fixed across settings)."""
+def committed_inputs(device: torch.device, split: str = "validation"
+                     ) -> tuple[dict, dict, torch.nn.Module, torch.Tensor]:
+    """What the scripts that re-measure settings read from the committed pipeline: the prepared train data, the
+    images they fit and score (`split`: the validation images for every choice; `test` only to re-measure the
+    pipeline's own test figures), the evaluator network and its held-out real images (the instrument stays fixed)."""
     from ..measure.evaluator import held_out_images, load_evaluator
 
+    scored = {"validation": paths.VAL_DATA, "test": paths.TEST_DATA}[split]
     evaluator, val_rows = load_evaluator(paths.EVALUATOR, device)
     held_out = held_out_images(load_prepared(paths.POOL_DATA), val_rows)
-    return load_prepared(paths.TRAIN_DATA), load_prepared(paths.TEST_DATA), evaluator, held_out
+    return load_prepared(paths.TRAIN_DATA), load_prepared(scored), evaluator, held_out
+
+
+def validation_data(cfg: Config, n: int | None = None) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The train subset `cfg.data` selects and the first `n` (default `cfg.data.n_val`) validation images and labels
+    (`infra.data.validation_rows`), read from the raw files: what every tuning run fits and scores."""
+    from ..infra.data import load_split, select_subset, validation_rows
+
+    (x, y), (xt, yt) = (load_split(cfg.data.resolved_root, split, cfg.data.verify_md5) for split in ("train", "test"))
+    idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
+    test_idx = select_subset(yt, cfg.data.n_test, cfg.data.subset, cfg.seed)
+    rows = validation_rows(len(yt), test_idx, cfg.data.n_val if n is None else n)
+    return {"images": x[idx], "labels": y[idx], "indices": idx}, xt[rows], yt[rows]
 
 
 def course_data(cfg: Config, n_test: int | None = None) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """The train subset `cfg.data` selects and the first `n_test` (default `cfg.data.n_test`) test images and labels,
-    read from the raw files: for the scripts that vary params the prepared data was not made with (seed, sizes)."""
+    read from the raw files: for the Uniform ablation, which reruns the course's own protocol on its test images (it
+    chooses nothing); tuning uses `validation_data`."""
     from ..infra.data import load_split, select_subset
 
     (x, y), (xt, yt) = (load_split(cfg.data.resolved_root, split, cfg.data.verify_md5) for split in ("train", "test"))

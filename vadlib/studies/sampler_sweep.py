@@ -56,11 +56,11 @@ def run(params: str = "params.yaml", out: str | os.PathLike = OUT) -> None:
 
     cfg = load_params(params)
     device = torch.device("cpu")
-    train_data, test_data, evaluator, held_out = committed_inputs(device)
-    test, train = to_unit(test_data["images"]), to_unit(train_data["images"])
+    train_data, val_data, evaluator, held_out = committed_inputs(device, "validation")
+    val, train = to_unit(val_data["images"]), to_unit(train_data["images"])
     held_out = to_unit(held_out)[: cfg.quality.n_samples]
     ref = reference_set(evaluator, held_out, train, cfg.quality.n_samples)
-    real = sample_quality(evaluator, test, ref, cfg.quality, cfg.seed)
+    real = sample_quality(evaluator, val, ref, cfg.quality, cfg.seed)
     rows = []
     for variant in cfg.variants:
         trained = load_trained(artifacts.model(variant), device)
@@ -79,7 +79,7 @@ def run(params: str = "params.yaml", out: str | os.PathLike = OUT) -> None:
         f"{len(held_out)} held-out real images (the evaluator's validation images), not the test images: the "
         "settings are chosen here and scored on the test images once, by `evaluate`. A setting counts as a "
         f"generator only if its feature-space nearest-train ratio is >= {NOT_A_COPY} (the no-copy gate); the pixel "
-        "ratio is shown for comparison. The test images against the same held-out images: FD "
+        "ratio is shown for comparison. The validation images against the same held-out images: FD "
         f"{real['fd']:.2f}, recognisable {real['recognisable']:.3f}, ratios {real['nn_train_ratio']:.3f} "
         f"(features) / {real['nn_train_pixel_ratio']:.3f} (pixels).", "",
         *table(HEAD, rows),

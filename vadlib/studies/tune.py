@@ -1,7 +1,7 @@
 """Tuning proxies: one variant trained under some `--set` settings, then scored cheaply (`run`) or by the whole
 `evaluate` stage (`evaluate`); one JSON line each, for sweeps that rank settings before a `dvc exp run` confirms one.
 
-    python scripts/study.py tune run normal --n-test 500 --set train.weight_decay=2.0 --set variants.normal.beta=0.001
+    python scripts/study.py tune run normal --n-val 500 --set train.weight_decay=2.0 --set variants.normal.beta=0.001
     python scripts/study.py tune evaluate normal --set variants.normal.beta=0.0002 --temperatures 1.0 0.9
 
 `run` trains, fits the first N test images and prints test/train course_loss and the 5-NN probe: cheaper than
@@ -20,17 +20,19 @@ import time
 from ..infra.config import load_params
 from ..infra.overrides import add_set_option
 from ..infra.runtime import resolve_device, set_precision
-from .proxy import (committed_inputs, configured, course_data, headline, refuse_changed_inputs, train_and_fit_test,
-                    train_fit_score)
+from .proxy import (committed_inputs, configured, headline, refuse_changed_inputs, train_and_fit_test,
+                    train_fit_score, validation_data)
 
 
-def run(variant: str, settings: list[str], n_test: int = 500, params: str = "params.yaml") -> dict:
-    """Train `variant` under `settings`, fit the first `n_test` test images, score both splits; prints one JSON line."""
+def run(variant: str, settings: list[str], n_val: int = 500, params: str = "params.yaml") -> dict:
+    """Train `variant` under `settings`, fit the first `n_val` validation images (never a test image), score both
+    splits; prints one JSON line (`val_*`: the validation images, fitted as `fit` fits the test images)."""
     cfg = configured(params, settings)
     set_precision(cfg.precision)
-    data, test_images, test_labels = course_data(cfg, n_test)
-    scores = train_fit_score(cfg, variant, data, test_images, resolve_device(cfg.device), test_labels)
-    line = {"variant": variant, "settings": settings, "n_test": n_test, **{k: round(v, 5) for k, v in scores.items()}}
+    data, val_images, val_labels = validation_data(cfg, n_val)
+    scores = train_fit_score(cfg, variant, data, val_images, resolve_device(cfg.device), val_labels)
+    line = {"variant": variant, "settings": settings, "n_val": n_val,
+            **{k.replace("test_", "val_", 1): round(v, 5) for k, v in scores.items()}}
     print(json.dumps(line))
     return line
 
@@ -45,14 +47,14 @@ def evaluate(variant: str, settings: list[str], temperatures: list[float] | None
     refuse_changed_inputs(cfg, load_params(params), "`tune evaluate`")
     set_precision(cfg.precision)
     device = resolve_device(cfg.device)
-    train_data, test_data, evaluator, held_out = committed_inputs(device)
+    train_data, val_data, evaluator, held_out = committed_inputs(device, "validation")
     start = time.perf_counter()
-    trained, fitted = train_and_fit_test(cfg, variant, train_data, test_data, device)
+    trained, fitted = train_and_fit_test(cfg, variant, train_data, val_data, device)
     train_fit_seconds = time.perf_counter() - start
     lines = []
     for t in temperatures or [cfg.samplers.temperature]:
         tcfg = dataclasses.replace(cfg, samplers=dataclasses.replace(cfg.samplers, temperature=t))
-        m = evaluate_variant(trained, fitted, train_data, test_data, held_out, evaluator, tcfg, variant)
+        m = evaluate_variant(trained, fitted, train_data, val_data, held_out, evaluator, tcfg, variant)
         lines.append({"variant": variant, "settings": settings, "temperature": t,
                       **{k: round(v, 5) if isinstance(v, float) else v for k, v in headline(m).items()},
                       "train_fit_seconds": round(train_fit_seconds, 1)})
@@ -64,8 +66,8 @@ def register(parser) -> None:
     """`scripts/study.py tune run|evaluate`."""
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     run_p = sub.add_parser("run", help="train, fit the first N test images, print course_loss and the 5-NN probe")
-    run_p.add_argument("--n-test", type=int, default=500, help="test images to fit (default: %(default)s)")
-    run_p.set_defaults(func=lambda a: run(a.variant, a.settings, a.n_test, a.params))
+    run_p.add_argument("--n-val", type=int, default=500, help="validation images to fit (default: %(default)s)")
+    run_p.set_defaults(func=lambda a: run(a.variant, a.settings, a.n_val, a.params))
     ev_p = sub.add_parser("evaluate", help="train, fit the test images, run the evaluate stage's whole measurement")
     ev_p.add_argument("--temperatures", type=float, nargs="+", default=None,
                       help="sampler temperatures to evaluate the one trained model at (default: the params' own)")
