@@ -38,7 +38,7 @@ from vadlib.studies import full_scale
 
 STEPS = (1, 2, 3, 4)
 # tiny sizes for --dry-run, laid over each step's settings (the IDX files then need >= 160 train images)
-TINY = ("data.n_train=40", "data.n_test=20", "data.verify_md5=false", "data.evaluator_pool=unused",
+TINY = ("data.n_train=40", "data.n_test=20", "data.n_val=10", "data.verify_md5=false", "data.evaluator_pool=unused",
         "model.latent_dim=8", "train.epochs=2", "train.batch_size=16", "fit.epochs=2", "fit.batch_size=16",
         "tsne.n_points=20", "tsne.max_iter=250", "render.n_samples=10", "render.interp_pairs=2", "evaluator.epochs=1",
         "evaluator.n_val=100", "quality.n_samples=20")
@@ -134,7 +134,8 @@ class Run:
         self.say(*environment("gpu_run", self.dry), "## 4. precision options on the default recipe (normal)")
         bench = ["--quick", "--n", "128"] if self.dry else ["--epochs", "4", "--rounds", "2", "--n", "1000"]
         n_test = "20" if self.dry else "1000"
-        extra = ["train.epochs=2", "fit.epochs=2", "data.n_train=64", "data.verify_md5=false"] if self.dry else []
+        extra = (["train.epochs=2", "fit.epochs=2", "data.n_train=64", "data.n_test=20", "data.verify_md5=false"]
+                 if self.dry else [])
         for precision in ("float32", "tf32", "bf16"):
             result = self.work / f"bench_{precision}.json"
             self.run([sys.executable, REPO / "benchmarks/bench.py", *bench, "--batch-size", "64", "--precision",

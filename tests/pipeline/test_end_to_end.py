@@ -47,7 +47,7 @@ def project(tmp_path_factory):
     write_fashion_idx(raw, n_train=300, n_test=30)  # 260 train-split images left for the evaluator
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["device"] = "cpu"  # the recorded device below is then known whatever machine runs this
-    params["data"].update(root=str(raw), verify_md5=False, download=False, n_train=40, n_test=20)
+    params["data"].update(root=str(raw), verify_md5=False, download=False, n_train=40, n_test=20, n_val=5)
     params["model"]["latent_dim"] = 8
     params["train"].update(epochs=2, batch_size=16)
     params["fit"].update(epochs=2, batch_size=16, refit_train=True)  # the optional train refit, end to end

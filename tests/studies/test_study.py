@@ -481,7 +481,7 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     raw = tmp_path / "raw"
     write_fashion_idx(raw, n_train=300, n_test=30)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"].update(root=str(raw), verify_md5=False, download=False, n_train=40, n_test=20)
+    params["data"].update(root=str(raw), verify_md5=False, download=False, n_train=40, n_test=20, n_val=5)
     params["model"]["latent_dim"] = 8
     params["train"].update(epochs=2, batch_size=16)
     params["fit"].update(epochs=2, batch_size=16)
