@@ -368,3 +368,8 @@ def test_samplers_without_a_density_in_code_space_say_so():
     dist = get_distribution("ad")
     assert get_sampler("posterior").fit(dist, codes, CFG, 0).log_density(codes) is None
     assert get_sampler("gmm").fit(dist, codes, cfg(gmm_pca_dim=2), 0).log_density(codes) is None
+
+
+def test_an_unknown_sampler_is_one_clear_error_naming_the_known_ones():
+    with pytest.raises(ConfigError, match=r"^samplers\.x: got 'kde', expected one of prior, gaussian, .*class_gmm"):
+        get_sampler("kde", "samplers.x")
