@@ -53,25 +53,30 @@ def committed_inputs(device: torch.device, split: str = "validation"
 def validation_data(cfg: Config, n: int | None = None) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """The train subset `cfg.data` selects and the first `n` (default `cfg.data.n_val`) validation images and labels
     (`infra.data.validation_rows`), read from the raw files: what every tuning run fits and scores."""
-    from ..infra.data import load_split, select_subset, validation_rows
+    from ..infra.data import select_subset, validation_rows
 
-    (x, y), (xt, yt) = (load_split(cfg.data.resolved_root, split, cfg.data.verify_md5) for split in ("train", "test"))
-    idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
+    train, xt, yt = _raw_splits(cfg)
     test_idx = select_subset(yt, cfg.data.n_test, cfg.data.subset, cfg.seed)
     rows = validation_rows(len(yt), test_idx, cfg.data.n_val if n is None else n)
-    return {"images": x[idx], "labels": y[idx], "indices": idx}, xt[rows], yt[rows]
+    return train, xt[rows], yt[rows]
 
 
 def course_data(cfg: Config, n_test: int | None = None) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """The train subset `cfg.data` selects and the first `n_test` (default `cfg.data.n_test`) test images and labels,
     read from the raw files: for the Uniform ablation, which reruns the course's own protocol on its test images (it
     chooses nothing); tuning uses `validation_data`."""
+    train, xt, yt = _raw_splits(cfg)
+    n_test = cfg.data.n_test if n_test is None else n_test
+    return train, xt[:n_test], yt[:n_test]
+
+
+def _raw_splits(cfg: Config) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """The train subset `cfg.data` selects, and the whole test split's images and labels, from the raw files."""
     from ..infra.data import load_split, select_subset
 
     (x, y), (xt, yt) = (load_split(cfg.data.resolved_root, split, cfg.data.verify_md5) for split in ("train", "test"))
     idx = select_subset(y, cfg.data.n_train, cfg.data.subset, cfg.seed)
-    n_test = cfg.data.n_test if n_test is None else n_test
-    return {"images": x[idx], "labels": y[idx], "indices": idx}, xt[:n_test], yt[:n_test]
+    return {"images": x[idx], "labels": y[idx], "indices": idx}, xt, yt
 
 
 def fit_and_score(model: dict, cfg: Config, variant: str, train_data: dict, test_images: torch.Tensor,
