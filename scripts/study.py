@@ -6,6 +6,7 @@
     .venv/bin/python scripts/study.py seed-noise run normal            # run-to-run noise -> reports/seed_noise.json
     .venv/bin/python scripts/study.py sampler-sweep run                # sampler settings -> reports/sampler_sweep.md
     .venv/bin/python scripts/study.py tune run|evaluate VARIANT --set key=value ...   # tuning proxies, JSON lines
+    .venv/bin/python scripts/study.py recipe-search run|report         # the recipe on validation images
     .venv/bin/python scripts/study.py fit-recipes run ad,normal nearest:0.2:100       # refits, JSON lines
 
 Each campaign lives in vadlib/studies/<campaign>.py (its grid, runner, table and report, and its options:
@@ -17,8 +18,8 @@ from __future__ import annotations
 import argparse
 
 from vadlib.infra.cli import run
-from vadlib.studies import (ablation, fit_recipes, rate_distortion, sampler_sweep, seed_campaign, seed_noise,
-                            tune)
+from vadlib.studies import (ablation, fit_recipes, rate_distortion, recipe_search, sampler_sweep, seed_campaign,
+                            seed_noise, tune)
 
 CAMPAIGNS = {  # name: (module, one line of help)
     "seeds": (seed_campaign, "the 39-run seed study as queued DVC experiments: queue | collect | report"),
@@ -27,6 +28,7 @@ CAMPAIGNS = {  # name: (module, one line of help)
     "seed-noise": (seed_noise, "one variant retrained with other seeds: run"),
     "sampler-sweep": (sampler_sweep, "sampler settings scored on the committed models: run"),
     "tune": (tune, "one variant under --set settings, scored cheaply or by the whole evaluation: run | evaluate"),
+    "recipe-search": (recipe_search, "the training recipe chosen again on validation images, same search per variant: run | report"),
     "fit-recipes": (fit_recipes, "the committed models' test codes refitted under each recipe: run"),
 }
 

@@ -124,3 +124,21 @@ def test_uniform_ab_is_the_same_family_read_from_raw_bounds():
     assert ((z >= centre - half) & (z <= centre + half)).all()
     start = raw.init(3, 2, 1.0, 0.1, torch.Generator().manual_seed(0))
     assert torch.allclose(start[:, 2:] - start[:, :2], torch.full((3, 2), 0.2))
+
+
+@pytest.mark.parametrize("name", ["normal", "uniform", "laplace"])
+def test_kl_floor_is_the_minimum_of_the_family_kl(name):
+    """The stated floor equals the smallest KL over location and width that a grid search finds, and no member of
+    the family goes below it (random rows included)."""
+    dist = get_distribution(name)
+    loc = torch.linspace(-0.5, 0.5, 41)
+    log_width = torch.linspace(-3, 3, 2401)
+    L, W = torch.meshgrid(loc, log_width, indexing="ij")
+    kl = dist.kl(torch.stack([L.reshape(-1), W.reshape(-1)], dim=1).double())
+    assert kl.min().item() == pytest.approx(dist.kl_floor_per_dim, abs=1e-5)
+    rows = dist.init(500, 8, 1.0, 0.5, torch.Generator().manual_seed(0)).double()
+    assert (dist.kl(rows) >= 8 * dist.kl_floor_per_dim - 1e-9).all()
+
+
+def test_the_ad_has_no_kl_floor():
+    assert get_distribution("ad").kl_floor_per_dim is None

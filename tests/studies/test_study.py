@@ -31,10 +31,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # -- grid and names ------------------------------------------------------------------------------------------------
 
-def test_the_grid_is_39_runs_with_names_that_round_trip():
+def test_the_grid_has_ten_seeds_where_open_three_at_beta_002_in_seed_blocks():
     runs = study.grid(0.2)
-    assert len(runs) == 39 and len({r.name for r in runs}) == 39
-    assert sum(r.variant == "ad" for r in runs) == 3 and {r.beta for r in runs if r.variant == "ad"} == {0.2}
+    assert len(runs) == 109 and len({r.name for r in runs}) == 109
+    assert sum(r.variant == "ad" for r in runs) == 10 and {r.beta for r in runs if r.variant == "ad"} == {0.2}
+    seeds = {(r.variant, r.beta): set() for r in runs}
+    for r in runs:
+        seeds[(r.variant, r.beta)].add(r.seed)
+    assert all(s == set(range(10)) for (v, b), s in seeds.items() if b != 0.02)
+    assert all(s == {0, 1, 2} for (v, b), s in seeds.items() if b == 0.02)
+    assert [r.seed for r in runs] == sorted(r.seed for r in runs)  # whole seed blocks first
     assert {r.beta for r in runs if r.variant == "laplace"} == {0.002, 0.02, 0.2, 1.0}
     assert runs[0].name == "study-normal-b0.002-s0"
     for r in runs:
@@ -217,7 +223,7 @@ def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
     text = study.write_report(table, study.grid(0.2), out, tmp_path / "reports/study/figures", per_image, n_boot=500,
                               ablation_table=ablation_rows)
     assert out.read_text() == text and (tmp_path / "reports/study/figures/study.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Runs present: 9 of 39 expected." in text and "Missing runs (30)" in text
+    assert "Runs present: 9 of 109 expected." in text and "Missing runs (100)" in text
     assert "`study-normal-b0.002-s0`" in text and "`study-normal-b0.02-s0`" not in text
     assert "| normal | 0.02 | 3 | 0.1 ± 0.001 |" in text
     assert "| normal | 0.02 | 8 ± 0 | 0.7 ± 0 | 0.6 ± 0 | 0.9 ± 0 | 0.8 ± 0 | 0.8 ± 0 |" in text  # FD, PRDC, probe
@@ -241,8 +247,8 @@ def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
 def test_the_report_of_an_empty_table_names_every_missing_run(tmp_path):
     text = study.write_report(tmp_path / "absent.csv", study.grid(0.2), tmp_path / "study.md", tmp_path / "fig",
                               tmp_path / "pi", ablation_table=tmp_path / "no_ablation.csv")
-    assert "Runs present: 0 of 39 expected." in text and "No runs yet" in text
-    assert "Missing runs (39)" in text and all(f"`{r.name}`" in text for r in study.grid(0.2))
+    assert "Runs present: 0 of 109 expected." in text and "No runs yet" in text
+    assert "Missing runs (109)" in text and all(f"`{r.name}`" in text for r in study.grid(0.2))
     assert not (tmp_path / "fig").exists()
 
 
@@ -380,7 +386,7 @@ def test_the_script_refuses_bad_input_clearly(tmp_path):
     out = script("seeds", "queue", "--dry-run", "--only", "study-laplace-b1-*", "--table", str(tmp_path / "t.csv"))
     assert out.returncode == 0, out.stderr
     assert ("dvc exp run --queue -n study-laplace-b1-s2 -S seed=2 -S variants.laplace.beta=1 evaluate@laplace"
-            in out.stdout) and "3 to queue" in out.stdout
+            in out.stdout) and "10 to queue" in out.stdout
 
 
 # -- the negative ELBO ---------------------------------------------------------------------------------------------
@@ -501,7 +507,10 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     assert df.run.tolist() == ["study-uniform-b0.2-s1"] and df.seed.tolist() == [1] and df.beta.tolist() == [0.2]
     assert df.family.tolist() == ["uniform"] and df.test_kl.iloc[0] > 0 and df.test_nelbo.iloc[0] == pytest.approx(
         df.test_nelbo_rec.iloc[0] + df.test_kl.iloc[0])
-    assert df.seconds.iloc[0] > 0 and df.machine.iloc[0].startswith("cpu")
+    assert df.seconds.iloc[0] > 0 and df.machine.iloc[0].startswith("cpu") and df.cpu.iloc[0]
+    lock = yaml.safe_load(_run(["git", "show", f"{df.experiment.iloc[0]}:dvc.lock"], repo, env))
+    evaluator_out = next(o for o in lock["stages"]["evaluator"]["outs"] if o["path"] == "models/evaluator.pt")
+    assert df.evaluator_md5.iloc[0] == evaluator_out["md5"]  # the instrument each row was measured with
     rev = df.experiment.iloc[0]
     shown = _run(["git", "show", f"{rev}:metrics/variants/uniform.json"], repo, env)
     assert json.loads(shown)["test"]["course_loss"] == df.test_course_loss.iloc[0]
@@ -511,7 +520,7 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     assert per_image[0] == "image,label,squared_error,kl,rec_nll,nelbo" and len(per_image) == 21
     assert "0 rows added, 0 already present" in _run([*script, "collect"], repo, env)  # resumable: nothing twice
     out = _run([*script, "queue", "--dry-run", "--only", "study-uniform-b0.2-*"], repo, env)
-    assert "2 to queue" in out and "-n study-uniform-b0.2-s1 " not in out
+    assert "9 to queue" in out and "-n study-uniform-b0.2-s1 " not in out
     _run([*script, "report"], repo, env)
     text = (repo / "reports/study.md").read_text()
     assert "Runs present: 1 of 39 expected." in text and "| uniform | 0.2 | 1 |" in text

@@ -39,6 +39,9 @@ class LatentDistribution:
     name: str = ""
     n_params: int = 2  # numbers per latent dimension
     is_point: bool = False  # True for the AD: there is no learned spread and no true prior
+    # min over the family's members of KL(q || N(0, 1)) per dimension (at zero location, the best width): the rate a
+    # family pays however little its codes carry, so rates compare between families only above it (None: the AD)
+    kl_floor_per_dim: float | None = 0.0
 
     def split(self, params: Tensor) -> tuple[Tensor, Tensor]:
         loc, log_width = params.chunk(2, dim=-1)
@@ -68,6 +71,7 @@ class Delta(LatentDistribution):
     name = "ad"
     n_params = 1
     is_point = True
+    kl_floor_per_dim = None
 
     def init(self, n, dim, scale, width, generator):
         return torch.randn(n, dim, generator=generator) * scale
@@ -102,6 +106,7 @@ class Uniform(LatentDistribution):
     """(centre, log half-width); a = c - h, b = c + h, z = a + (b - a) * u, so b > a always."""
 
     name = "uniform"
+    kl_floor_per_dim = 0.5 * (1 + math.log(math.pi / 6))  # width sqrt(12): the uniform with N(0, 1)'s variance
 
     def bounds(self, params):
         centre, log_half = self.split(params)
@@ -124,6 +129,7 @@ class Laplace(LatentDistribution):
     """(mu, log b); z = mu - b * sign(v) * ln(1 - 2|v|), v ~ U(-1/2, 1/2)."""
 
     name = "laplace"
+    kl_floor_per_dim = 0.5 * (math.log(math.pi) - 1)  # scale b = 1/sqrt(2): the Laplace with N(0, 1)'s variance
 
     def rsample(self, params):
         mu, log_b = self.split(params)

@@ -50,8 +50,10 @@ def seconds(stage: str, variant: str) -> Path:
 
 
 def write_seconds(stage: str, name: str, seconds_: float, device: str) -> None:
-    """One stage run's wall time and device, in metrics/seconds/ (no cached output depends on it)."""
-    write_json(seconds(stage, name), {f"{stage}_seconds": round(seconds_, 2), "device": device})
+    """One stage run's wall time, device and CPU model, in metrics/seconds/ (no cached output depends on it)."""
+    from ..infra.runtime import cpu_model
+
+    write_json(seconds(stage, name), {f"{stage}_seconds": round(seconds_, 2), "device": device, "cpu": cpu_model()})
 
 
 def train_curve(variant: str) -> Path:

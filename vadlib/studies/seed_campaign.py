@@ -100,6 +100,15 @@ def queue(args) -> None:
     collect(args)
 
 
+def evaluator_md5(rev: str) -> str | None:
+    """The measuring instrument's identity in one experiment: models/evaluator.pt's md5 in its dvc.lock."""
+    lock = yaml.safe_load(show(rev, "dvc.lock") or "{}") or {}
+    for out in lock.get("stages", {}).get("evaluator", {}).get("outs", []):
+        if out.get("path") == str(artifacts.EVALUATOR):
+            return out.get("md5")
+    return None
+
+
 def collect(args) -> None:
     refs = experiment_refs(study.PREFIX)
     done = {study.row_key(r) for r in study.read_rows(args.table)}
@@ -121,7 +130,7 @@ def collect(args) -> None:
             s = show(rev, f"metrics/seconds/{stage}/{r.variant}.json")
             if s is not None:
                 seconds[stage] = json.loads(s)
-        rows.append(study.row_from_metrics(r, json.loads(text), seconds, baseline, rev))
+        rows.append(study.row_from_metrics(r, json.loads(text), seconds, baseline, rev, evaluator_md5(rev)))
         per_image = show(rev, f"metrics/per_image/{r.variant}.csv")
         if per_image is not None:
             write_text(Path(args.per_image) / f"{name}.csv", per_image)

@@ -28,7 +28,8 @@ from .table import (AD, COLUMNS, FAMILIES, FIXED_COLUMNS, FIXED_SAMPLERS, HEADLI
                     row_key)
 
 BETAS = (0.002, 0.02, 0.2, 1.0)
-SEEDS = (0, 1, 2)
+SEEDS = tuple(range(10))  # where the answer is open: the default beta, 0.2, 1.0 and the AD
+FEW_SEEDS = {0.02: (0, 1, 2)}  # betas where three seeds already settle what the study asks
 PREFIX = "study-"
 PER_IMAGE_DIR = Path("reports/study/per_image")
 REPORT = Path("reports/study.md")
@@ -70,17 +71,24 @@ def parse_run_name(name: str) -> Run:
 
 
 def grid(ad_beta: float, families: Sequence[str] = FAMILIES, betas: Sequence[float] = BETAS,
-         seeds: Sequence[int] = SEEDS) -> list[Run]:
-    """Every family at every beta and seed, then the AD at its own (default) penalty weight per seed: 39 runs."""
-    return ([Run(f, float(b), int(s)) for f in families for b in betas for s in seeds]
-            + [Run(AD, float(ad_beta), int(s)) for s in seeds])
+         seeds: Sequence[int] = SEEDS, few: dict[float, Sequence[int]] = FEW_SEEDS) -> list[Run]:
+    """Every family at every beta, then the AD at its own (default) penalty weight, ordered seed by seed so that a
+    grid stopped part-way leaves whole seed blocks (every cell at one seed, on one machine): 10 seeds per cell,
+    3 at the betas in `few`; 109 runs by default."""
+    runs = []
+    for s in seeds:
+        runs += [Run(f, float(b), int(s)) for b in betas for f in families if s in few.get(b, seeds)]
+        runs.append(Run(AD, float(ad_beta), int(s)))
+    return runs
 
 
 # -- one row per run -----------------------------------------------------------------------------------------------
 
-def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline: str, experiment: str) -> dict:
+def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline: str, experiment: str,
+                     evaluator_md5: str | None = None) -> dict:
     """One table row from an experiment's metrics/variants/<variant>.json and its metrics/seconds/<stage>/<variant>.json
-    files ({stage: content}); figures a variant lacks (the AD's KL and ELBO) stay empty."""
+    files ({stage: content}); figures a variant lacks (the AD's KL and ELBO) stay empty. `evaluator_md5` names the
+    measuring instrument (models/evaluator.pt's hash in the experiment's dvc.lock)."""
     try:
         test, latent = metrics["test"], metrics["latent"]
         chosen = metrics["best_sampler"]
@@ -89,11 +97,13 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
     except (KeyError, TypeError) as exc:
         raise VadlibError(f"{run.name}: metrics file lacks {exc}; is it a metrics/variants/<variant>.json?") from None
     devices = [s.get("device") for s in seconds.values() if s.get("device")]
+    cpus = [s.get("cpu") for s in seconds.values() if s.get("cpu")]
     total = sum(v for s in seconds.values() for k, v in s.items() if k.endswith("_seconds"))
     return {"run": run.name, "variant": run.variant, "family": metrics.get("distribution", ""),
             "beta": f"{run.beta:g}", "seed": run.seed,
             "test_course_loss": test["course_loss"], "test_mse": test["mse"], "test_kl": test.get("kl"),
-            "test_nelbo": test.get("nelbo"), "test_nelbo_rec": test.get("nelbo_rec"), "best_sampler": best,
+            "test_nelbo": test.get("nelbo"), "test_nelbo_rec": test.get("nelbo_rec"),
+            "test_kl_floor": test.get("kl_floor"), "test_bits_per_dim": test.get("bits_per_dim"), "best_sampler": best,
             "best_fd": sample.get("fd"), "best_recognisable": sample.get("recognisable"),
             "best_precision": sample.get("precision"), "best_recall": sample.get("recall"),
             "best_density": sample.get("density"), "best_coverage": sample.get("coverage"),
@@ -106,7 +116,8 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
             "test_code_log_likelihood": metrics.get("code_density", {}).get("best_test_log_likelihood"),
             "baseline": baseline,
             "experiment": experiment,
-            "machine": "; ".join(sorted(set(devices))), "seconds": round(total, 2) if seconds else None}
+            "machine": "; ".join(sorted(set(devices))), "cpu": "; ".join(sorted(set(cpus))),
+            "evaluator_md5": evaluator_md5 or "", "seconds": round(total, 2) if seconds else None}
 
 
 # -- the report ----------------------------------------------------------------------------------------------------

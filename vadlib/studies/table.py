@@ -24,13 +24,14 @@ TABLE = artifacts.STUDY_TABLE
 # (the best sampler can differ between runs: at larger beta the mixtures' samples fall under the no-copy gate)
 FIXED_SAMPLERS = ("class_gmm", "prior")
 FIXED_COLUMNS = tuple(f"{s}_{k}" for s in FIXED_SAMPLERS for k in ("fd", "recognisable", "nn_train_ratio"))
-METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test_nelbo_rec", "best_fd",
+METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test_nelbo_rec", "test_kl_floor",
+                  "test_bits_per_dim", "best_fd",
                   "best_recognisable", "best_precision", "best_recall", "best_density", "best_coverage",
                   *FIXED_COLUMNS,
                   "best_held_out_fd", "knn_accuracy", "logreg_accuracy", "logreg_unscaled_accuracy", "active_units",
                   "test_code_log_likelihood")
-COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:5], "best_sampler", *METRIC_COLUMNS[5:],
-           "baseline", "experiment", "machine", "seconds")
+COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:7], "best_sampler", *METRIC_COLUMNS[7:],
+           "baseline", "experiment", "machine", "cpu", "evaluator_md5", "seconds")
 # the figures the report judges, with their titles; lower is better for the first, second and fourth
 HEADLINE = {"test_course_loss": "test course_loss", "class_gmm_fd": "class_gmm FD",
             "class_gmm_recognisable": "class_gmm recognisable", "test_kl": "test KL (nats)",
