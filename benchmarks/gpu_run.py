@@ -41,7 +41,7 @@ STEPS = (1, 2, 3, 4)
 TINY = ("data.n_train=40", "data.n_test=20", "data.n_val=10", "data.verify_md5=false", "data.evaluator_pool=unused",
         "model.latent_dim=8", "train.epochs=2", "train.batch_size=16", "fit.epochs=2", "fit.batch_size=16",
         "tsne.n_points=20", "tsne.max_iter=250", "render.n_samples=10", "render.interp_pairs=2", "evaluator.epochs=1",
-        "evaluator.n_val=100", "quality.n_samples=20")
+        "evaluator.n_val=100", "quality.n_samples=20", "evaluate.likelihood_images=5", "evaluate.likelihood_samples=50")
 # what a scratch project holds besides params.yaml: the code and the report stage's committed inputs
 CODE = ("stages", "vadlib", "dvc.yaml")
 COMMITTED = ("reports/seed_noise.json", "reports/study/runs.csv", "reports/study/answer.json")

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_SETTINGS = (
     "data.n_train=500", "data.n_test=300", "train.epochs=15", "train.checkpoint_every=0", "fit.epochs=15",
     "evaluator.epochs=1", "evaluator.n_val=1000", "quality.n_samples=500", "tsne.n_points=300", "tsne.max_iter=250",
+    "evaluate.likelihood_images=50", "evaluate.likelihood_samples=1000",
 )
 # Outputs of a real run: the copy makes its own.
 RESULTS = ("dvc.lock", "metrics/", "plots/", "reports/")

@@ -59,6 +59,7 @@ def make_project(folder: Path, epochs: int = 6, checkpoint_every: int = 1) -> Pa
     params["fit"].update(epochs=3, batch_size=8)
     params["evaluator"].update(epochs=1, n_val=100)
     params["quality"].update(n_samples=20)
+    params["evaluate"].update(likelihood_images=5, likelihood_samples=50)
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     for split, seed in (("train", 0), ("test", 2)):  # different images: the memorisation check needs real test images
         save_tensors(folder / f"data/prepared/{split}.pt", tiny_data(40, seed=seed))

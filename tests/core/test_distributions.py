@@ -142,3 +142,16 @@ def test_kl_floor_is_the_minimum_of_the_family_kl(name):
 
 def test_the_ad_has_no_kl_floor():
     assert get_distribution("ad").kl_floor_per_dim is None
+
+
+@pytest.mark.parametrize("name,reference", [
+    ("normal", lambda p: torch.distributions.Normal(p[:, :3], p[:, 3:].exp())),
+    ("laplace", lambda p: torch.distributions.Laplace(p[:, :3], p[:, 3:].exp())),
+    ("uniform", lambda p: torch.distributions.Uniform(p[:, :3] - p[:, 3:].exp(), p[:, :3] + p[:, 3:].exp())),
+])
+def test_log_prob_agrees_with_torch_distributions(name, reference):
+    dist = get_distribution(name)
+    params = dist.init(5, 3, 1.0, 0.7, torch.Generator().manual_seed(2)).double()
+    z = dist.rsample(params.expand(4, *params.shape))
+    want = reference(params).log_prob(z).sum(-1)
+    assert torch.allclose(dist.log_prob(params, z), want, atol=1e-10)

@@ -55,6 +55,7 @@ def project(tmp_path_factory):
     params["render"].update(n_samples=10, interp_pairs=2)
     params["evaluator"].update(epochs=1, n_val=100)
     params["quality"].update(n_samples=20)
+    params["evaluate"].update(likelihood_images=10, likelihood_samples=100)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("VADLIB_DATA_ROOT", None)

@@ -12,8 +12,9 @@ from vadlib.infra.config import load_params
 
 ROOT = Path(__file__).resolve().parents[2]
 # Modules that cannot change a stage's outputs: argument parsing and exit codes, exception classes, output file
-# names and the wall-time file (paths are declared in dvc.yaml itself, so a rename there already reruns the stage).
-RESULT_NEUTRAL = {"vadlib/infra/cli.py", "vadlib/infra/errors.py", "vadlib/pipeline/artifacts.py"}
+# names and the wall-time file with its CPU name (paths are declared in dvc.yaml itself, so a rename there already reruns the stage).
+RESULT_NEUTRAL = {"vadlib/infra/cli.py", "vadlib/infra/errors.py", "vadlib/pipeline/artifacts.py",
+                  "vadlib/infra/machine.py"}
 PACKAGE_INITS = {str(p.relative_to(ROOT)) for p in (ROOT / "vadlib").rglob("__init__.py")}
 
 

@@ -142,7 +142,7 @@ def test_every_python_script_the_guides_name_exists_and_answers_help():
 # ---- make demo ---------------------------------------------------------------------------------------------------
 TINY = ["data.n_train=40", "data.n_test=20", "data.n_val=5", "data.verify_md5=false", "data.download=false", "model.latent_dim=8",
         "train.epochs=2", "train.batch_size=16", "fit.epochs=2", "fit.batch_size=16", "evaluator.n_val=100",
-        "quality.n_samples=20", "tsne.n_points=20", "render.n_samples=10", "render.interp_pairs=2"]
+        "quality.n_samples=20", "evaluate.likelihood_samples=50", "tsne.n_points=20", "render.n_samples=10", "render.interp_pairs=2"]
 
 
 def _demo(args, tmp_path):

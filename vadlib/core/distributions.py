@@ -63,6 +63,11 @@ class LatentDistribution:
         """KL(q || N(0, I)) per sample, summed over dimensions."""
         raise NotImplementedError
 
+    def log_prob(self, params: Tensor, z: Tensor) -> Tensor:
+        """log q(z) per code, summed over dimensions (z broadcasts against the rows of params): the importance
+        weights of the likelihood estimate need the posterior's density, not only its samples."""
+        raise NotImplementedError
+
 
 @register
 class Delta(LatentDistribution):
@@ -100,6 +105,10 @@ class Normal(LatentDistribution):
         mu, log_sigma = self.split(params)
         return (0.5 * (mu.pow(2) + (2 * log_sigma).exp() - 1) - log_sigma).sum(-1)
 
+    def log_prob(self, params, z):
+        mu, log_sigma = self.split(params)
+        return (-0.5 * ((z - mu) / log_sigma.exp()).pow(2) - log_sigma - HALF_LOG_2PI).sum(-1)
+
 
 @register
 class Uniform(LatentDistribution):
@@ -123,6 +132,13 @@ class Uniform(LatentDistribution):
         log_width = log_half + math.log(2.0)
         return (-log_width + HALF_LOG_2PI + (a * a + a * b + b * b) / 6).sum(-1)
 
+    def log_prob(self, params, z):
+        a, b = self.bounds(params)
+        lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+        inside = ((z >= lo) & (z <= hi)).all(-1)
+        density = -torch.log(hi - lo).sum(-1)
+        return torch.where(inside, density, torch.full_like(density, -math.inf))
+
 
 @register
 class Laplace(LatentDistribution):
@@ -140,6 +156,10 @@ class Laplace(LatentDistribution):
     def kl(self, params):
         mu, log_b = self.split(params)
         return (-1 - (math.log(2.0) + log_b) + HALF_LOG_2PI + (mu.pow(2) + 2 * (2 * log_b).exp()) / 2).sum(-1)
+
+    def log_prob(self, params, z):
+        mu, log_b = self.split(params)
+        return (-(z - mu).abs() / log_b.exp() - log_b - math.log(2.0)).sum(-1)
 
 
 @register

@@ -76,20 +76,6 @@ def autocast(device: torch.device):
     return torch.autocast(device.type, dtype=_autocast_dtype)
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo, else platform): figures move in the 4th digit between CPU models, so
-    every timed result names it."""
-    import platform
-
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"

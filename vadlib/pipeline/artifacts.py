@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..infra.io import write_json
+from ..infra.machine import cpu_model
 
 PREPARED = Path("data/prepared")
 DATA_METRICS = Path("metrics/data.json")  # class counts per split
@@ -51,8 +52,6 @@ def seconds(stage: str, variant: str) -> Path:
 
 def write_seconds(stage: str, name: str, seconds_: float, device: str) -> None:
     """One stage run's wall time, device and CPU model, in metrics/seconds/ (no cached output depends on it)."""
-    from ..infra.runtime import cpu_model
-
     write_json(seconds(stage, name), {f"{stage}_seconds": round(seconds_, 2), "device": device, "cpu": cpu_model()})
 
 

@@ -4,8 +4,11 @@
 - latent: k-NN and logistic-regression probes of the test codes (fit on train codes), active units, raw-pixel k-NN
   as the reference the codes should beat;
 - samples: one score row per sampler plus the reference rows, and the best sampler (see `generation`);
-- likelihood: the test negative ELBO under a Gaussian pixel likelihood (`test.nelbo`, see `likelihood_on_test`), and
-  per test image its squared error, KL and negative ELBO (`per_image`, written to metrics/per_image/<variant>.csv).
+- likelihood: an importance-sampled log p(x) of the first test images in bits/dim (`test.bits_per_dim`, comparable
+  between variants; `vadlib/measure/likelihood.py`), the KL's floor for the family (`test.kl_floor`); and the
+  negative ELBO under a Gaussian pixel likelihood at the train MSE (`test.nelbo`: a training diagnostic, not
+  comparable between variants, as the variance rewards memorised train images); per test image its squared error,
+  KL, negative ELBO and log p(x) (`per_image`, written to metrics/per_image/<variant>.csv).
 """
 from __future__ import annotations
 
@@ -61,7 +64,8 @@ def latent(trained, fitted: dict, train_data: dict, test_data: dict, cfg: Config
 
 
 NELBO_DRAWS = 4  # reparametrised draws per test image for the reconstruction term of the negative ELBO
-PER_IMAGE_COLUMNS = ("image", "label", "squared_error", "kl", "rec_nll", "nelbo")
+PER_IMAGE_COLUMNS = ("image", "label", "squared_error", "kl", "rec_nll", "nelbo", "log_px")
+AD_STD_IMAGES, AD_STD_SAMPLES = 20, 200  # train images and draws that choose the AD proposal's std
 
 
 def likelihood_on_test(trained, fitted: dict, test_data: dict, sigma2: float, seed: int,
@@ -93,6 +97,33 @@ def likelihood_on_test(trained, fitted: dict, test_data: dict, sigma2: float, se
     return summary, columns
 
 
+def importance_likelihood(trained, train_data: dict, test_data: dict, decoded_train: torch.Tensor, train_mse: float,
+                          beta: float, cfg: Config, variant: str) -> tuple[dict, torch.Tensor]:
+    """({bits_per_dim, log_px, likelihood settings}, per-image log p(x) in nats) of the first
+    `evaluate.likelihood_images` test images: pixel scale fitted on the train images, each image's fitted posterior
+    as proposal (the AD: a Gaussian whose std is chosen on train images)."""
+    from ..measure import likelihood as lk
+
+    ev = cfg.evaluate
+    train01 = to_unit(train_data["images"])
+    log_scale = lk.fit_log_scale(train01, decoded_train)
+    dist = trained.dist
+    model = lk.Model(trained.decoder, dist, log_scale, lk.ad_prior_var(train_mse, beta) if dist.is_point else 1.0)
+    seed = derive_seed(cfg.seed, f"likelihood/{variant}")
+    ad_std = None
+    if dist.is_point:
+        n = min(AD_STD_IMAGES, train01.shape[0])
+        ad_std = lk.choose_ad_std(model, trained.train_params[:n], train_data["images"][:n], AD_STD_SAMPLES, seed)
+    n = min(ev.likelihood_images, test_data["images"].shape[0])
+    log_px = lk.log_likelihood(model, test_data["params"][:n], test_data["images"][:n], ev.likelihood_samples, seed,
+                               ad_std)
+    n_dims = test_data["images"][0].numel()
+    summary = {"bits_per_dim": lk.bits_per_dim(log_px, n_dims), "log_px": float(log_px.mean()),
+               "likelihood": {"images": n, "samples": ev.likelihood_samples, "pixel_log_scale": log_scale,
+                              "prior_var": model.prior_std ** 2, "ad_proposal_std": ad_std}}
+    return summary, log_px
+
+
 def evaluate_variant(trained, fitted: dict, train_data: dict, test_data: dict, held_out_uint8: torch.Tensor,
                      evaluator, cfg: Config, variant: str, per_image: dict | None = None) -> dict:
     """The whole metrics file of one variant; refuses to return anything NaN. Given a dict `per_image`, fills it with
@@ -108,6 +139,12 @@ def evaluate_variant(trained, fitted: dict, train_data: dict, test_data: dict, h
     summary, columns = likelihood_on_test(trained, fitted, test_data, metrics["train"]["mse"], cfg.seed, variant,
                                           decoded["test"])
     metrics["test"].update(summary)
+    if not trained.dist.is_point:
+        metrics["test"]["kl_floor"] = trained.dist.kl_floor_per_dim * (fitted["test"].shape[1] // trained.dist.n_params)
+    like, log_px = importance_likelihood(trained, train_data, {**test_data, "params": fitted["test"]}, decoded["train"],
+                                         metrics["train"]["mse"], cfg.variant(variant).beta, cfg, variant)
+    metrics["test"].update(like)
+    columns["log_px"] = log_px.tolist() + [None] * (test_data["images"].shape[0] - log_px.shape[0])
     if per_image is not None:
         per_image.update(columns)
     _refuse_nan(metrics, variant)
