@@ -97,29 +97,38 @@ def likelihood_on_test(trained, fitted: dict, test_data: dict, sigma2: float, se
     return summary, columns
 
 
-def importance_likelihood(trained, train_data: dict, test_data: dict, decoded_train: torch.Tensor, train_mse: float,
-                          beta: float, cfg: Config, variant: str) -> tuple[dict, torch.Tensor]:
-    """({bits_per_dim, log_px, likelihood settings}, per-image log p(x) in nats) of the first
-    `evaluate.likelihood_images` test images: pixel scale fitted on the train images, each image's fitted posterior
-    as proposal (the AD: a Gaussian whose std is chosen on train images)."""
+def likelihood_model(trained, train_data: dict, decoded_train: torch.Tensor, train_mse: float, beta: float,
+                     cfg: Config, variant: str):
+    """(the likelihood's Model, the AD proposal's std or None, the seed of its draws) from train data only: the pixel
+    scale fitted on the train images' decodes, the AD's prior from its penalty, its proposal std chosen on train
+    images."""
     from ..measure import likelihood as lk
 
-    ev = cfg.evaluate
-    train01 = to_unit(train_data["images"])
-    log_scale = lk.fit_log_scale(train01, decoded_train)
+    log_scale = lk.fit_log_scale(to_unit(train_data["images"]), decoded_train)
     dist = trained.dist
     model = lk.Model(trained.decoder, dist, log_scale, lk.ad_prior_var(train_mse, beta) if dist.is_point else 1.0)
     seed = derive_seed(cfg.seed, f"likelihood/{variant}")
     ad_std = None
     if dist.is_point:
-        n = min(AD_STD_IMAGES, train01.shape[0])
+        n = min(AD_STD_IMAGES, train_data["images"].shape[0])
         ad_std = lk.choose_ad_std(model, trained.train_params[:n], train_data["images"][:n], AD_STD_SAMPLES, seed)
+    return model, ad_std, seed
+
+
+def importance_likelihood(trained, train_data: dict, test_data: dict, decoded_train: torch.Tensor, train_mse: float,
+                          beta: float, cfg: Config, variant: str) -> tuple[dict, torch.Tensor]:
+    """({bits_per_dim, log_px, likelihood settings}, per-image log p(x) in nats) of the first
+    `evaluate.likelihood_images` test images, each image's fitted posterior as proposal (`likelihood_model`)."""
+    from ..measure import likelihood as lk
+
+    ev = cfg.evaluate
+    model, ad_std, seed = likelihood_model(trained, train_data, decoded_train, train_mse, beta, cfg, variant)
     n = min(ev.likelihood_images, test_data["images"].shape[0])
     log_px = lk.log_likelihood(model, test_data["params"][:n], test_data["images"][:n], ev.likelihood_samples, seed,
                                ad_std)
     n_dims = test_data["images"][0].numel()
     summary = {"bits_per_dim": lk.bits_per_dim(log_px, n_dims), "log_px": float(log_px.mean()),
-               "likelihood": {"images": n, "samples": ev.likelihood_samples, "pixel_log_scale": log_scale,
+               "likelihood": {"images": n, "samples": ev.likelihood_samples, "pixel_log_scale": model.log_scale,
                               "prior_var": model.prior_std ** 2, "ad_proposal_std": ad_std}}
     return summary, log_px
 
