@@ -23,7 +23,7 @@ def test_each_step_restores_only_its_own_keys():
 
 def test_a_step_that_changes_nothing_for_normal_is_not_rerun():
     runs = {(s.step, s.family) for s in ablation.settings()}
-    assert (1, "normal") not in runs and (1, "uniform") in runs
+    assert (2, "normal") not in runs and (2, "uniform") in runs and (1, "normal") in runs
     assert len(runs) == 2 * len(STEPS) - 1
 
 
@@ -35,12 +35,16 @@ def test_every_step_is_a_valid_config_and_step_zero_uses_raw_bounds():
     first = ablation.config_for(raw, Setting(0, "uniform", ablation.overrides(0, "uniform")))
     assert first.variant("uniform").distribution == "uniform_ab"
     assert (first.train.lr_decoder, first.train.lr_latent, first.train.weight_decay) == (0.01, 0.01, 0.0)
-    assert ablation.config_for(raw, Setting(5, "uniform", {})).variant("uniform").distribution == "uniform"
+    assert (first.train.latent_optimizer, first.fit.optimizer) == ("adam", "adam")  # the original's dense Adam
+    last = ablation.config_for(raw, Setting(len(STEPS) - 1, "uniform", {}))
+    assert last.variant("uniform").distribution == "uniform" and last.train.latent_optimizer == "sparse_adam"
+    at_one = ablation.config_for(raw, Setting(0, "uniform", ablation.overrides(0, "uniform", beta=1.0)))
+    assert at_one.variant("uniform").beta == 1.0 and at_one.variant("normal").beta == first.variant("normal").beta
 
 
-def row(step, family, train="0.1", test="0.2", note=""):
+def row(step, family, train="0.1", test="0.2", note="", beta="0.002"):
     return {"step": step, "change": STEPS[step][0], "family": family, "train_epochs": 200, "fit_epochs": 100,
-            "train_course_loss": train, "test_course_loss": test, "seconds": 1.0, "note": note, "machine": "cpu",
+            "beta": beta, "train_course_loss": train, "test_course_loss": test, "seconds": 1.0, "note": note, "machine": "cpu",
             "commit": "abc"}
 
 
@@ -48,8 +52,10 @@ def test_table_appends_rows_keeps_old_ones_and_refuses_a_foreign_header(tmp_path
     path = tmp_path / "t.csv"
     ablation.append_row(row(0, "uniform"), path)
     ablation.append_row(row(0, "normal"), path)
-    assert [ablation.row_key(r) for r in ablation.read_rows(path)] == [(0, "uniform", 200, 100),
-                                                                       (0, "normal", 200, 100)]
+    ablation.append_row(row(0, "uniform", beta="1"), path)
+    assert [ablation.row_key(r) for r in ablation.read_rows(path)] == [(0, "uniform", 200, 100, "0.002"),
+                                                                       (0, "normal", 200, 100, "0.002"),
+                                                                       (0, "uniform", 200, 100, "1")]
     path.write_text("a,b\n1,2\n")
     with pytest.raises(VadlibError, match="header"):
         ablation.read_rows(path)
@@ -57,16 +63,19 @@ def test_table_appends_rows_keeps_old_ones_and_refuses_a_foreign_header(tmp_path
 
 def test_markdown_marks_skipped_steps_pending_runs_and_divergences():
     rows = [row(0, "uniform", "0.146", "0.164"), row(0, "normal", "0.02", "0.11"),
-            row(1, "uniform", note="diverged: loss NaN")]
+            row(2, "uniform", note="diverged: loss NaN")]
     lines = ablation.markdown(rows, {"uniform": ("0.1457", "0.1644"), "normal": ("0.019", "0.111")})
-    assert lines[2].startswith("| — | the original report | ~750 / ~500 | 0.1457 | 0.1644 | 0.019 | 0.111 |")
-    assert "| 0 | the original recipe | 200 / 100 | 0.1460 | 0.1640 | 0.0200 | 0.1100 |" in lines
-    step1 = next(line for line in lines if line.startswith("| 1 |"))
-    assert "diverged: loss NaN" in step1 and step1.endswith("| as above | as above |")
-    assert not any(line.startswith("| 2 |") for line in lines)  # nothing of step 2 yet: listed below the table
-    assert lines[-1] == "Not run yet: step 2 at 200 / 100, 3 at 200 / 100, 4 at 200 / 100, 5 at 200 / 100."
-    partial = ablation.markdown([*rows, row(2, "normal")])
-    assert next(line for line in partial if line.startswith("| 2 |")).endswith("| — | — | 0.1000 | 0.2000 |")
+    assert lines[2].startswith("| — | the original report | ~750 / ~500, - | 0.1457 | 0.1644 | 0.019 | 0.111 |")
+    assert "| 0 | the original recipe | 200 / 100, 0.002 | 0.1460 | 0.1640 | 0.0200 | 0.1100 |" in lines
+    step2 = next(line for line in lines if line.startswith("| 2 |"))
+    assert "diverged: loss NaN" in step2 and step2.endswith("| as above | as above |")
+    assert not any(line.startswith("| 1 |") for line in lines)  # nothing of step 1 yet: listed below the table
+    assert lines[-1] == ("Not run yet: step 1 at 200 / 100, beta 0.002, 3 at 200 / 100, beta 0.002, 4 at 200 / 100, "
+                         "beta 0.002, 5 at 200 / 100, beta 0.002, 6 at 200 / 100, beta 0.002.")
+    partial = ablation.markdown([*rows, row(1, "normal")])
+    assert next(line for line in partial if line.startswith("| 1 |")).endswith("| — | — | 0.1000 | 0.2000 |")
+    at_one = ablation.markdown([*rows, row(0, "uniform", "0.3", "0.4", beta="1")])
+    assert "| 0 | the original recipe | 200 / 100, 1 | 0.3000 | 0.4000 | — | — |" in at_one  # its own group
 
 
 def test_a_diverged_run_is_a_row_with_its_message(monkeypatch):
@@ -94,12 +103,13 @@ def test_the_script_runs_the_chosen_steps_once_and_a_rerun_skips_them(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     table = tmp_path / "ablation.csv"
     cmd = [sys.executable, str(ROOT / "scripts/study.py"), "ablation", "run", "--params", str(tmp_path / "params.yaml"),
-           "--table", str(table), "--set", "train.epochs=2", "--set", "fit.epochs=2", "--steps", "0", "5",
+           "--table", str(table), "--set", "train.epochs=2", "--set", "fit.epochs=2", "--steps", "0", str(len(STEPS) - 1),
            "--families", "uniform"]
+    last = str(len(STEPS) - 1)
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert first.returncode == 0, first.stderr
     rows = ablation.read_rows(table)
-    assert [(r["step"], r["family"], r["train_epochs"]) for r in rows] == [("0", "uniform", "2"), ("5", "uniform", "2")]
+    assert [(r["step"], r["family"], r["train_epochs"]) for r in rows] == [("0", "uniform", "2"), (last, "uniform", "2")]
     # course_loss of a batch of 20 is at most 255 / sqrt(20 x 784) = 2.04
     assert all(0 < float(r[k]) < 3 for r in rows for k in ("train_course_loss", "test_course_loss"))
     assert all(r["note"] == "" for r in rows)

@@ -18,12 +18,21 @@ def initial_params(dist: LatentDistribution, n: int, dim: int, init: str, scale:
     return dist.init(n, dim, scale, width, gen)
 
 
-def latent_table(init: Tensor, device: torch.device) -> nn.Embedding:
+def latent_table(init: Tensor, device: torch.device, sparse: bool = True) -> nn.Embedding:
     """Per-image parameter rows; sparse gradients let SparseAdam touch only the rows of each batch."""
-    table = nn.Embedding(init.shape[0], init.shape[1], sparse=True).to(device)
+    table = nn.Embedding(init.shape[0], init.shape[1], sparse=sparse).to(device)
     with torch.no_grad():
         table.weight.copy_(init.to(device))
     return table
+
+
+def latent_optimizer(name: str, init: Tensor, device: torch.device, lr: float):
+    """(the rows' table, its optimiser): `sparse_adam` (the default: only a batch's rows and moments change) or
+    `adam` (dense: every row's moments decay each step and rows move between their batches, as in the original
+    course recipe)."""
+    table = latent_table(init, device, sparse=name == "sparse_adam")
+    opt = torch.optim.SparseAdam if name == "sparse_adam" else torch.optim.Adam
+    return table, opt(table.parameters(), lr=lr)
 
 
 @torch.no_grad()

@@ -73,6 +73,9 @@ class TrainConfig:
     weight_decay: float = _num(2.0, 0.0, 10.0)
     schedule: str = _choice("cosine", "constant", "cosine")
     warmup_epochs: int = _num(0, 0, 100000)
+    # sparse_adam: only the batch's rows move (their moments too); adam: dense Adam, every row's moments decay and
+    # rows keep moving between their batches (the original course recipe's optimiser, for the Uniform ablation)
+    latent_optimizer: str = _choice("sparse_adam", "sparse_adam", "adam")
     checkpoint_every: int = _num(10, 0, 100000)
     checkpoint_min_seconds: float = _num(0.0, 0.0, 1e6)  # skip a due checkpoint until this long after the last
 
@@ -84,6 +87,7 @@ class FitConfig:
     batch_size: int = _num(128, 1, 65536)
     lr: float = _num(0.2, 0.0, 100.0, lo_open=True)
     schedule: str = _choice("cosine", "constant", "cosine")
+    optimizer: str = _choice("sparse_adam", "sparse_adam", "adam")  # as train.latent_optimizer, for the fitted codes
     refit_train: bool = False
 
 

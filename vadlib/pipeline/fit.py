@@ -7,7 +7,7 @@ import torch
 
 from ..infra.config import FitConfig, VariantConfig
 from ..core.distributions import get_distribution
-from ..core.latents import initial_params, latent_table, nearest_start
+from ..core.latents import initial_params, latent_optimizer, nearest_start
 from ..core.images import to_unit
 from ..core.models import Decoder, decode_images
 from ..core.optimize import Loop, lr_lambda
@@ -35,8 +35,7 @@ def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images
     else:
         init = initial_params(dist, images.shape[0], decoder.latent_dim, "random", variant.init_scale,
                               variant.init_width, generator(seed, f"init/{purpose}"))
-    table = latent_table(init, device)
-    optimizer = torch.optim.SparseAdam(table.parameters(), lr=fit.lr)
+    table, optimizer = latent_optimizer(fit.optimizer, init, device, fit.lr)
     steps = fit.epochs * -(-images.shape[0] // fit.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps, fit.schedule))
     seed_everything(seed, f"noise/{purpose}")

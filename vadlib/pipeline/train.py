@@ -16,7 +16,7 @@ from ..infra.config import Config
 from ..core.distributions import get_distribution
 from ..infra.errors import CheckpointError, Interrupted
 from ..infra.io import load_tensors, save_tensors
-from ..core.latents import initial_params, latent_table
+from ..core.latents import initial_params, latent_optimizer
 from ..core.images import to_unit
 from ..core.models import Decoder
 from ..core.optimize import Loop, lr_lambda
@@ -64,11 +64,11 @@ def build_loop(cfg: Config, variant: str, train_data: dict, device: torch.device
     decoder, net = _wrap(Decoder(dim, cfg.model.channels).to(device), world, device)
     init = initial_params(dist, n_total, dim, vcfg.init, vcfg.init_scale, vcfg.init_width,
                           generator(cfg.seed, f"init/{variant}"), train_data["labels"])[rows]
-    table = latent_table(init, device)
+    table, latent_opt = latent_optimizer(tcfg.latent_optimizer, init, device, tcfg.lr_latent)
     # fused: one kernel for all decoder tensors, ~1.1x faster steps on CPU (benchmarks/bench.py --ideas)
     optimizers = [torch.optim.AdamW(decoder.parameters(), lr=tcfg.lr_decoder, weight_decay=tcfg.weight_decay,
                                     fused=True),
-                  torch.optim.SparseAdam(table.parameters(), lr=tcfg.lr_latent)]
+                  latent_opt]
     batch = local_batch(tcfg.batch_size, world)
     largest_shard = -(-n_total // world.size)  # shard() hands the first ranks one row more
     steps_per_epoch = -(-largest_shard // batch)

@@ -1,13 +1,14 @@
 """Why the original Uniform failed: its recipe, then one change at a time towards today's default, Normal as control.
 
-The original recipe as the course project ran it: Adam at lr 0.01 for the decoder and the codes, constant rates, no
-weight decay, the Uniform's bounds (a, b) learned raw (`uniform_ab`), the class start for training and a random start
-at the same rate for fitting. Each later step restores one group of today's defaults and keeps the earlier ones, so
+The original recipe as the course project ran it: dense Adam at lr 0.01 for the decoder and the codes (every code's
+moments decay at every step), constant rates, no weight decay, the Uniform's bounds (a, b) learned raw (`uniform_ab`),
+the class start for training and a random start at the same rate for fitting. Rows also record the KL weight: the
+original recipe is run at today's beta and, with `--beta`, at a larger one. Each later step restores one group of today's defaults and keeps the earlier ones, so
 the last step is today's default recipe. A step that changes nothing for a family (the Uniform parametrisation, for
 Normal) is not rerun for it. Rows are keyed by (step, family, lengths) and written as each finishes, so a rerun skips
-what the table already holds. About 2 minutes per run on 2 CPU cores at the default lengths (11 runs):
+what the table already holds. About 2 minutes per run on 2 CPU cores at the default lengths (13 runs):
 
-    python scripts/study.py ablation run [--steps 0 1] [--families uniform] [--set train.epochs=40] [--dry-run]
+    python scripts/study.py ablation run [--steps 0 1] [--families uniform] [--set train.epochs=40] [--beta 1] [--dry-run]
     python scripts/study.py ablation report     # the table as markdown; `seeds report` puts it in reports/study.md
 """
 from __future__ import annotations
@@ -27,18 +28,19 @@ from .proxy import train_fit_score
 TABLE = Path("reports/study/uniform_ablation.csv")
 ABLATED_FAMILIES = ("uniform", "normal")
 COURSE_RECIPE = {"variants.uniform.distribution": "uniform_ab", "train.lr_decoder": 0.01, "train.lr_latent": 0.01,
-            "train.weight_decay": 0.0, "train.schedule": "constant", "fit.init": "random", "fit.lr": 0.01,
-            "fit.schedule": "constant"}
+                 "train.latent_optimizer": "adam", "fit.optimizer": "adam", "train.weight_decay": 0.0,
+                 "train.schedule": "constant", "fit.init": "random", "fit.lr": 0.01, "fit.schedule": "constant"}
 # (what the step changes, the COURSE_RECIPE keys it returns to today's default); cumulative, in this order
 STEPS = (("the original recipe", ()),
+         ("codes on SparseAdam (only a batch's rows and moments change)", ("train.latent_optimizer", "fit.optimizer")),
          ("bounds as centre + log half-width (today's Uniform)", ("variants.uniform.distribution",)),
          ("today's learning rates (decoder 0.001, codes 0.5)", ("train.lr_decoder", "train.lr_latent")),
          ("decoder weight decay 2.0", ("train.weight_decay",)),
          ("cosine schedules (train and fit)", ("train.schedule", "fit.schedule")),
          ("fit from the nearest train code at lr 0.2 (today's default)", ("fit.init", "fit.lr")))
-HEAD = ("step", "change (cumulative)", "train / fit epochs", "Uniform train", "Uniform test", "Normal train",
+HEAD = ("step", "change (cumulative)", "train / fit epochs, beta", "Uniform train", "Uniform test", "Normal train",
         "Normal test")
-COLUMNS = ("step", "change", "family", "train_epochs", "fit_epochs", "train_course_loss", "test_course_loss",
+COLUMNS = ("step", "change", "family", "train_epochs", "fit_epochs", "beta", "train_course_loss", "test_course_loss",
            "seconds", "note", "machine", "commit")
 
 
@@ -49,8 +51,10 @@ class Setting:
     overrides: dict  # dotted params key -> value, on top of params.yaml
 
 
-def overrides(step: int, family: str, train_epochs: int | None = None, fit_epochs: int | None = None) -> dict:
-    """The params changes of `step` for `family` (keys of other variants dropped), plus the chosen lengths."""
+def overrides(step: int, family: str, train_epochs: int | None = None, fit_epochs: int | None = None,
+              beta: float | None = None) -> dict:
+    """The params changes of `step` for `family` (keys of other variants dropped), plus the chosen lengths and KL
+    weight."""
     restored = {key for _, keys in STEPS[: step + 1] for key in keys}
     out = {k: v for k, v in COURSE_RECIPE.items() if k not in restored
            and (not k.startswith("variants.") or k.startswith(f"variants.{family}."))}
@@ -58,16 +62,19 @@ def overrides(step: int, family: str, train_epochs: int | None = None, fit_epoch
         out["train.epochs"] = train_epochs
     if fit_epochs is not None:
         out["fit.epochs"] = fit_epochs
+    if beta is not None:
+        out[f"variants.{family}.beta"] = beta
     return out
 
 
-def settings(families=ABLATED_FAMILIES, train_epochs: int | None = None, fit_epochs: int | None = None) -> list[Setting]:
+def settings(families=ABLATED_FAMILIES, train_epochs: int | None = None, fit_epochs: int | None = None,
+             beta: float | None = None) -> list[Setting]:
     """Every (step, family) whose params differ from the family's previous step."""
     out = []
     for family in families:
         previous = None
         for step in range(len(STEPS)):
-            changes = overrides(step, family, train_epochs, fit_epochs)
+            changes = overrides(step, family, train_epochs, fit_epochs, beta)
             if changes != previous:
                 out.append(Setting(step, family, changes))
             previous = changes
@@ -81,8 +88,9 @@ def config_for(raw_params: dict, setting: Setting):
     return parse_params(raw)
 
 
-def row_key(row: dict) -> tuple[int, str, int, int]:
-    return int(row["step"]), str(row["family"]), int(row["train_epochs"]), int(row["fit_epochs"])
+def row_key(row: dict) -> tuple[int, str, int, int, str]:
+    return (int(row["step"]), str(row["family"]), int(row["train_epochs"]), int(row["fit_epochs"]),
+            f"{float(row['beta']):g}")
 
 
 def read_rows(path: str | os.PathLike = TABLE) -> list[dict]:
@@ -99,7 +107,8 @@ def run_setting(raw_params: dict, setting: Setting, train_data: dict, test_image
     """One row: train + fit + score; a divergence is a result (the recipe failed), recorded with its message."""
     cfg = config_for(raw_params, setting)
     base = {"step": setting.step, "change": STEPS[setting.step][0], "family": setting.family,
-            "train_epochs": cfg.train.epochs, "fit_epochs": cfg.fit.epochs}
+            "train_epochs": cfg.train.epochs, "fit_epochs": cfg.fit.epochs,
+            "beta": f"{cfg.variant(setting.family).beta:g}"}
     try:
         scores = train_fit_score(cfg, setting.family, train_data, test_images, device)
     except DivergenceError as err:
@@ -118,18 +127,19 @@ def markdown(rows: list[dict], original: dict | None = None) -> list[str]:
     A step that changes nothing for a family reads "as above"; one not yet run reads "—", and a step not run for
     either family is listed below the table instead."""
     by_key = {row_key(r): r for r in rows}
-    lengths = sorted({(int(r["train_epochs"]), int(r["fit_epochs"])) for r in rows})
+    groups = sorted({(int(r["train_epochs"]), int(r["fit_epochs"]), f"{float(r['beta']):g}") for r in rows},
+                    key=lambda g: (float(g[2]), g[0], g[1]))
     lines = []
     if original:
-        lines.append(["—", "the original report", "~750 / ~500",
+        lines.append(["—", "the original report", "~750 / ~500, -",
                       *(c for f in ("uniform", "normal") for c in original[f])])
     pending = []
-    for te, fe in lengths:
+    for te, fe, beta in groups:
         runs = {(s.step, s.family) for s in settings(("uniform", "normal"), te, fe)}
         for step, (change, _) in enumerate(STEPS):
             cells = []
             for family in ("uniform", "normal"):
-                row = by_key.get((step, family, te, fe))
+                row = by_key.get((step, family, te, fe, beta))
                 if (step, family) not in runs:
                     cells += ["as above", "as above"]
                 elif row is None:
@@ -139,9 +149,9 @@ def markdown(rows: list[dict], original: dict | None = None) -> list[str]:
                 else:
                     cells += [_fmt(row["train_course_loss"]), _fmt(row["test_course_loss"])]
             if all(c in ("—", "as above") for c in cells):
-                pending.append(f"{step} at {te} / {fe}")
+                pending.append(f"{step} at {te} / {fe}, beta {beta}")
                 continue
-            lines.append([str(step), change, f"{te} / {fe}", *cells])
+            lines.append([str(step), change, f"{te} / {fe}, {beta}", *cells])
     out = table(HEAD, lines)
     if pending:
         out += ["", "Not run yet: step " + ", ".join(pending) + "."]
@@ -154,9 +164,10 @@ LENGTH_KEYS = ("train.epochs", "fit.epochs")  # the only settings a row's key re
 
 
 def run(params: str = "params.yaml", table_path: str | os.PathLike = TABLE, settings_: list[str] = (),
-        steps: list[int] | None = None, families=ABLATED_FAMILIES, dry_run: bool = False) -> None:
+        steps: list[int] | None = None, families=ABLATED_FAMILIES, dry_run: bool = False,
+        beta: float | None = None) -> None:
     """Run every (step, family) the table lacks at the chosen lengths (params' train.epochs / fit.epochs, or `--set`
-    ones), appending a row as each finishes."""
+    ones) and KL weight (each family's own, or `beta`), appending a row as each finishes."""
     import subprocess
 
     import yaml
@@ -175,9 +186,12 @@ def run(params: str = "params.yaml", table_path: str | os.PathLike = TABLE, sett
     cfg = parse_params(raw)
     te, fe = cfg.train.epochs, cfg.fit.epochs
     done = {row_key(r) for r in read_rows(table_path)}
-    todo = [s for s in settings(families, te, fe)
-            if (steps is None or s.step in steps) and (s.step, s.family, te, fe) not in done]
-    print(f"{len(todo)} runs to do at {te} / {fe} epochs")
+    if beta is not None and not beta > 0:
+        raise VadlibError(f"--beta: got {beta}, expected a KL weight > 0")
+    todo = [s for s in settings(families, te, fe, beta)
+            if (steps is None or s.step in steps)
+            and (s.step, s.family, te, fe, f"{beta if beta is not None else cfg.variant(s.family).beta:g}") not in done]
+    print(f"{len(todo)} runs to do at {te} / {fe} epochs" + (f", beta {beta:g}" if beta is not None else ""))
     for s in todo:
         print(f"  step {s.step} {s.family}: " + " ".join(f"{k}={v}" for k, v in s.overrides.items()))
     if dry_run or not todo:
@@ -213,7 +227,8 @@ def register(parser) -> None:
     run_p.add_argument("--dry-run", action="store_true", help="list the runs still missing and stop")
     add_set_option(run_p)
     run_p.add_argument("--params", default="params.yaml")
-    run_p.set_defaults(func=lambda a: run(a.params, a.table, a.settings, a.steps, a.families, a.dry_run))
+    run_p.add_argument("--beta", type=float, help="the KL weight of every run (default: each family's own)")
+    run_p.set_defaults(func=lambda a: run(a.params, a.table, a.settings, a.steps, a.families, a.dry_run, a.beta))
     rep_p = sub.add_parser("report", help="print the table as markdown (reports/study.md holds it too)")
     rep_p.set_defaults(func=lambda a: report(a.table))
     for p in (run_p, rep_p):
