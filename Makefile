@@ -1,12 +1,13 @@
-# Two entry points: `make repro` (the whole pipeline) and `make test`. Every target creates and fills .venv when
-# missing, pinned by constraints.txt; the install reruns only when pyproject.toml or constraints.txt changes.
+# Two entry points: `make repro` (the whole pipeline, pulled where the DVC remote has it) and `make test`. Every
+# target creates and fills .venv when missing, pinned by constraints.txt; the install reruns only when pyproject.toml
+# or constraints.txt changes.
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test test-fast demo full-scale bench plots views
+.PHONY: setup repro push pull test test-fast demo full-scale bench plots views
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -14,8 +15,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[test]'
 	touch $@
 
+# Pulls what the default DVC remote holds (outputs and run-cache), then `dvc repro` runs only what is still missing;
+# an absent remote or missing objects stop nothing. `prepare` finds or fetches the data (docs/setup.md).
 repro: setup
-	dvc repro
+	$(PY) scripts/repro.py
+
+# The committed results and DVC's run-cache to / from the default remote (.dvc/config; docs/setup.md).
+push: setup
+	dvc push --run-cache
+
+pull: setup
+	dvc pull --run-cache
 
 # Both targets run on TEST_JOBS pytest-xdist workers (`make test TEST_JOBS=0`: one process). --dist loadfile keeps a
 # test file on one worker, in order: the end-to-end tests share one module-scoped pipeline run and build on it.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from browser_check import CHROMIUM
 
 # Bytecode of this run (and of the subprocesses it starts) goes outside the working tree: under pytest-xdist
 # (`make test`: 2 workers) a test that compares the tree's `git status --ignored` before and after something (the
@@ -18,16 +19,20 @@ import torch
 PYCACHE = Path(tempfile.gettempdir()) / "vadlib-tests-pycache"
 os.environ.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
 sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+# No test depends on whether this machine has Debian's dataset-fashion-mnist: the system folder `prepare` falls back to
+# is one that does not exist (which also keeps every test from running apt-get); a test that wants one sets its own.
+os.environ.setdefault("VADLIB_SYSTEM_DATA_ROOT", str(Path(tempfile.gettempdir()) / "vadlib-tests-no-system-data"))
 
 MARKERS = {
     "slow": "minutes: end-to-end pipeline runs, training in subprocesses, torchrun, the benchmark and GPU-check "
             "smoke runs (left out of `make test-fast`)",
     "browser": "renders pages in headless Chromium (tools/plots/install_chromium.sh, which `make test` runs; "
-               "skipped without /usr/bin/chromium)",
+               "skipped without /usr/bin/chromium, in one summary line)",
     "cuda": "needs a CUDA GPU (skipped without one; benchmarks/gpu_check.sh runs them on a GPU machine)",
 }
 FILE_MARKERS = {  # test file (module name) -> markers for every test in it
     "test_end_to_end": ("slow",),
+    "test_remote": ("slow",),
     "test_distributed": ("slow",),
     "test_benchmark": ("slow",),
     "test_gpu_check": ("slow",),
@@ -41,6 +46,16 @@ def pytest_configure(config):
     for name, text in MARKERS.items():
         if name not in known:
             config.addinivalue_line("markers", f"{name}: {text}")
+
+
+BROWSER_SKIP = (f"{CHROMIUM} not installed: tools/plots/install_chromium.sh (which `make test` runs) needs root or "
+                "passwordless sudo, apt-get and the Debian mirrors; CI runs these tests")
+
+
+def pytest_runtest_setup(item):
+    """Browser tests skip from here when chromium is absent: one location and reason, so one summary line for all."""
+    if item.get_closest_marker("browser") and not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(BROWSER_SKIP)
 
 
 def pytest_collection_modifyitems(config, items):

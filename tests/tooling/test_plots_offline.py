@@ -4,7 +4,8 @@ Builds a throwaway git+dvc repo that uses this project's offline HTML template
 (.dvc/offline/plots_template.html) and class-coloured scatter template
 (.dvc/plots/scatter_class.json), renders it, and checks the charts in headless
 chromium (tools/plots/browser_check.py).  The browser part is skipped only when
-/usr/bin/chromium is absent; CI installs it with tools/plots/install_chromium.sh.
+/usr/bin/chromium is absent; `make test` installs it with tools/plots/install_chromium.sh where it can, and CI
+(.ci/run, REQUIRE_CHROMIUM=1) fails without it.
 
 The project's own page is checked too: tools/plots/check_offline.py on a copy of
 the repository's committed dvc.yaml, params and plots (DVC writes its .dvc/tmp
@@ -24,7 +25,6 @@ from pathlib import Path
 import pytest
 
 from browser_check import (
-    CHROMIUM,
     PlotsCheckError,
     check_rendered,
 )
@@ -34,16 +34,10 @@ TEMPLATE = ROOT / ".dvc" / "offline" / "plots_template.html"
 SCATTER_CLASS = ROOT / ".dvc" / "plots" / "scatter_class.json"
 DVC = Path(sys.executable).parent / "dvc"
 
-needs_chromium = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"{CHROMIUM} not installed (run tools/plots/install_chromium.sh); "
-           "cannot check rendering in a browser",
-)
-
 
 def browser_test(func):
-    """Marked `browser` (left out of `make test-fast`) and skipped without chromium."""
-    return pytest.mark.browser(needs_chromium(func))
+    """Marked `browser`: left out of `make test-fast`, and skipped without chromium (tests/conftest.py)."""
+    return pytest.mark.browser(func)
 
 DVC_YAML = """\
 plots:

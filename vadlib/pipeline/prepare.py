@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 
 from ..infra.config import DataConfig
-from ..infra.data import (ensure_files, evaluator_pool, load_split, per_class, select_subset, subset_payload,
-                          validation_rows)
+from ..infra.data import evaluator_pool, load_split, per_class, select_subset, subset_payload, validation_rows
+from ..infra.data_sources import find_or_fetch
 from ..infra.errors import DataError
 from ..infra.io import save_tensors, write_json
 from . import artifacts
@@ -16,15 +16,16 @@ from . import artifacts
 def prepare(cfg: DataConfig, seed: int, out_dir: str | Path = artifacts.PREPARED,
             metrics_path: str | Path = artifacts.DATA_METRICS,
             reference_dir: str | Path | None = artifacts.REFERENCE,
-            validation_path: str | Path | None = artifacts.VAL_DATA) -> dict:
+            validation_path: str | Path | None = artifacts.VAL_DATA, root: str | Path | None = None) -> dict:
     """Load, validate and subset both splits, and only then write train.pt, test.pt, the validation images
     (`validation_path`, see `infra.data.validation_rows`) and the metrics.
 
     `reference_dir` also gets the images the evaluator network may learn from: `pool.pt`, the train split minus the
     models' training images (or all of it with `data.evaluator_pool: all`), and `test_full.pt`, the whole test split
-    (for the evaluator's accuracy).
+    (for the evaluator's accuracy). `root`: the folder with the IDX files; by default the first that has them
+    (`infra.data_sources.find_or_fetch`).
     """
-    root = ensure_files(cfg.resolved_root, cfg.download)
+    root = find_or_fetch(cfg)[1] if root is None else root
     outputs, reference = {}, {}
     for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
         images, labels = load_split(root, split, cfg.verify_md5)
@@ -63,6 +64,7 @@ def prepare(cfg: DataConfig, seed: int, out_dir: str | Path = artifacts.PREPARED
 
 def stage(cfg) -> str:
     """The `prepare` stage: everything it writes, and the line it prints."""
-    m = prepare(cfg.data, cfg.seed)
+    label, root = find_or_fetch(cfg.data)
+    m = prepare(cfg.data, cfg.seed, root=root)
     return (f"prepared {m['n_train']} train / {m['n_test']} test images ({m['subset']} subset, seed {cfg.seed}) from "
-            f"{cfg.data.resolved_root} -> {artifacts.PREPARED}/")
+            f"{root} ({label}) -> {artifacts.PREPARED}/")
