@@ -34,7 +34,7 @@ DEMO_SETTINGS = (
 )
 # Outputs of a real run: the copy makes its own.
 RESULTS = ("dvc.lock", "metrics/", "plots/", "reports/")
-KEEP = ("reports/seed_noise.json", "reports/study/runs.csv", "reports/study/answer.json")  # the report's inputs
+KEEP = ("reports/study/runs.csv", "reports/study/answer.json")  # the report's inputs
 MARKER = ".vadlib-demo"  # written into the scratch folder, so a rerun may replace it and nothing else
 
 

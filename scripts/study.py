@@ -1,9 +1,8 @@
 """The campaigns around the pipeline, one entry point: `python scripts/study.py <campaign> <action> [options]`.
 
-    .venv/bin/python scripts/study.py seeds queue|collect|report       # the 39-run seed study -> reports/study.md
+    .venv/bin/python scripts/study.py seeds queue|collect|report       # the seed study -> reports/study.md, README results
     .venv/bin/python scripts/study.py ablation run|report              # the Uniform ablation -> its table
     .venv/bin/python scripts/study.py rate-distortion queue|report     # the beta sweep -> reports/rate_distortion.md
-    .venv/bin/python scripts/study.py seed-noise run normal            # run-to-run noise -> reports/seed_noise.json
     .venv/bin/python scripts/study.py sampler-sweep run                # sampler settings -> reports/sampler_sweep.md
     .venv/bin/python scripts/study.py tune run|evaluate VARIANT --set key=value ...   # tuning proxies, JSON lines
     .venv/bin/python scripts/study.py recipe-search run|report         # the recipe on validation images
@@ -19,13 +18,12 @@ import argparse
 
 from vadlib.infra.cli import run
 from vadlib.studies import (ablation, fit_recipes, rate_distortion, recipe_search, sampler_sweep, seed_campaign,
-                            seed_noise, tune)
+                            tune)
 
 CAMPAIGNS = {  # name: (module, one line of help)
-    "seeds": (seed_campaign, "the 39-run seed study as queued DVC experiments: queue | collect | report"),
+    "seeds": (seed_campaign, "the seed study as queued DVC experiments: queue | collect | report"),
     "ablation": (ablation, "the Uniform ablation, one change at a time from the original recipe: run | report"),
     "rate-distortion": (rate_distortion, "a one-seed beta sweep as queued DVC experiments: queue | report"),
-    "seed-noise": (seed_noise, "one variant retrained with other seeds: run"),
     "sampler-sweep": (sampler_sweep, "sampler settings scored on the committed models: run"),
     "tune": (tune, "one variant under --set settings, scored cheaply or by the whole evaluation: run | evaluate"),
     "recipe-search": (recipe_search, "the training recipe chosen again on validation images, same search per variant: run | report"),

@@ -26,6 +26,16 @@ def _from_best(*keys):
     return get
 
 
+def _passes(row) -> str:
+    from vadlib.measure.generation import NOT_A_COPY
+
+    return DASH if row is None else ("yes" if row["nn_train_ratio"] >= NOT_A_COPY else "no")
+
+
+def _gate(m, name):
+    return [f"{_passes(_best(m))} / {_passes(m['samples'].get('class_gmm'))}"]
+
+
 def _original(m, name):
     return [None] if name not in ORIGINAL else list(ORIGINAL[name])
 
@@ -56,6 +66,7 @@ COLUMNS = {
     "precision / recall": _from_best("precision", "recall"),
     "density / coverage": _from_best("density", "coverage"),
     "nearest-train distance / real's: features (pixels)": _from_best("nn_train_ratio", "nn_train_pixel_ratio"),
+    "passes the no-copy gate: best / class_gmm": _gate,
     # latent
     "5-NN probe": lambda m, name: [m["latent"]["knn_accuracy"]],
     "5-NN, cosine": lambda m, name: [m["latent"]["knn_cosine_accuracy"]],

@@ -124,3 +124,35 @@ def test_compare_table_pairs_cells_adds_the_reference_across_cells_and_corrects_
     assert list(r.effects.groups) == ["ad, normal, uniform"] + ["normal, uniform"] * 3
     with pytest.raises(VadlibError, match="no equivalence margin"):
         compare_table(df, ["y"], {})
+
+
+def test_compare_table_leaves_out_nan_runs_and_names_them():
+    """A figure missing at one seed of one group (a sampler failing the gate there) drops that run, and the blocked
+    fit keeps the seeds every group has; the answer equals the table without that seed."""
+    df = table({"normal": 0.0, "uniform": 6.0, "laplace": 0.0}, n_seeds=6, rng_seed=20).assign(beta=0.002)
+    df.loc[(df.variant == "laplace") & (df.seed == 5), "y"] = np.nan
+    r = compare_table(df, ["y"], {"y": 3.0})
+    assert r.notes[0] == "y: no value at laplace beta 0.002 seed 5; those runs left out"
+    assert any("dropped normal: seeds [5]; uniform: seeds [5]" in n for n in r.notes)
+    whole = compare_table(df[df.seed < 5], ["y"], {"y": 3.0})
+    pd.testing.assert_frame_equal(r.verdicts, whole.verdicts)
+    assert (r.verdicts.n_seeds == 5).all() and list(r.verdicts.verdict) == ["differs", "equivalent", "differs"]
+
+
+def test_compare_table_leaves_out_a_group_with_one_usable_seed_and_a_figure_with_none():
+    df = table({"normal": 0.0, "uniform": 3.0, "laplace": 0.0}, n_seeds=4, rng_seed=21).assign(beta=0.2)
+    df["gated"] = np.where((df.variant == "laplace") & (df.seed > 0), np.nan, df.y)  # laplace: seed 0 only
+    df["empty"] = np.nan  # a column older rows lack everywhere
+    r = compare_table(df, ["gated", "empty"], {"gated": 1.0, "empty": 1.0})
+    assert "gated: variant laplace at {'beta': 0.2} has values at seed 0 only; left out (needs 2)" in r.notes
+    assert set(zip(r.verdicts.A, r.verdicts.B)) == {("normal", "uniform")} and set(r.verdicts.figure) == {"gated"}
+    assert "empty: no values in any run; not compared" in r.notes
+    assert list(r.effects.groups) == ["normal, uniform"]
+
+
+def test_compare_table_does_not_compare_groups_that_share_fewer_than_two_seeds():
+    df = table({"normal": 0.0, "uniform": 1.0}, n_seeds=4, rng_seed=22).assign(beta=1.0)
+    df = df[((df.variant == "normal") & (df.seed < 2)) | ((df.variant == "uniform") & (df.seed >= 2))]
+    r = compare_table(df, ["y"], {"y": 1.0})
+    assert r.verdicts.empty and list(r.verdicts.columns[:3]) == ["figure", "beta", "A"]
+    assert "y at {'beta': 1}: normal, uniform share seeds [], fewer than 2; not compared" in r.notes

@@ -22,7 +22,6 @@ NOT_OUTPUTS = {
     "write_seconds": "a writer of `seconds(...)`, not a path",
     "STUDY_TABLE": "the seed study's table, written by scripts/study.py and committed",
     "STUDY_ANSWER": "the seed study's answer, written by scripts/study.py, committed, a dep of `report`",
-    "SEED_NOISE": "written by scripts/study.py seed-noise, committed, a dep of `report`",
     "VARIANT_METRICS": "the folder of every evaluate@<variant>'s metrics file, a dep of `report` and `compare`",
     "IMAGES": "the folder of every PNG: dvc.yaml's top-level `plots` entry, no stage's output",
     "images": "one variant's folder of figures, holding render's and tsne's outputs",
@@ -30,7 +29,7 @@ NOT_OUTPUTS = {
 # files inside an output folder of dvc.yaml (prepare writes both folders whole): name -> the folder's name
 INSIDE = {"TRAIN_DATA": "PREPARED", "TEST_DATA": "PREPARED", "POOL_DATA": "REFERENCE", "FULL_TEST_DATA": "REFERENCE",
           "VAL_DATA": "VALIDATION"}
-COMMITTED_DEPS = {"report": ("STUDY_ANSWER", "SEED_NOISE", "VARIANT_METRICS"), "compare": ("VARIANT_METRICS",)}
+COMMITTED_DEPS = {"report": ("STUDY_ANSWER", "VARIANT_METRICS"), "compare": ("VARIANT_METRICS",)}
 
 
 def expanded_stages() -> dict[str, dict]:

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,6 @@ from torch import nn
 from helpers import StandIn, tiny_config, tiny_data
 from vadlib.core.distributions import get_distribution
 from vadlib.infra.errors import VadlibError
-from vadlib.measure.comparisons import paired_bootstrap, seed_rule, std_upper_factor
 from vadlib.measure.reconstruction import course_loss_from_squared_errors, gaussian_nll, negative_elbo
 from vadlib.pipeline import evaluate as evaluate_mod
 from vadlib.pipeline.report import describes
@@ -52,14 +52,14 @@ def test_the_grid_has_ten_seeds_where_open_three_at_beta_002_in_seed_blocks():
 
 # -- the table -----------------------------------------------------------------------------------------------------
 
-def metrics_file(loss=0.1, kl=350.0, fd=8.0, point=False):
+def metrics_file(loss=0.1, kl=350.0, fd=8.0, point=False, ratio=0.95, floor=0.0, knn=0.76, recognisable=0.75):
     test = {"course_loss": loss, "mse": 0.01, "psnr": 20.0}
     if not point:
-        test.update(kl=kl, nelbo=kl - 900.0, nelbo_rec=-900.0, nelbo_sigma=0.1)
+        test.update(kl=kl, nelbo=kl - 900.0, nelbo_rec=-900.0, nelbo_sigma=0.1, kl_floor=floor)
     return {"variant": "x", "distribution": "ad" if point else "normal", "test": test,
-            "latent": {"knn_accuracy": 0.76, "logreg_accuracy": 0.8, "active_units": 100},
-            "samples": {"class_gmm": {"fd": fd, "recognisable": 0.75, "precision": 0.7, "recall": 0.6,
-                                      "density": 0.9, "coverage": 0.8}},
+            "latent": {"knn_accuracy": knn, "logreg_accuracy": 0.8, "active_units": 100},
+            "samples": {"class_gmm": {"fd": fd, "recognisable": recognisable, "precision": 0.7, "recall": 0.6,
+                                      "density": 0.9, "coverage": 0.8, "nn_train_ratio": ratio}},
             "best_sampler": {"name": "class_gmm"}}
 
 
@@ -132,28 +132,6 @@ def test_a_foreign_table_or_a_bad_row_is_one_clear_error(tmp_path):
 
 # -- statistics ----------------------------------------------------------------------------------------------------
 
-def test_the_seed_rule_against_a_hand_computed_threshold():
-    # chi-square with 2 degrees of freedom: ppf(0.05) = -2 ln 0.95, so U = std * sqrt(2 / (-2 ln 0.95))
-    factor = math.sqrt(1 / -math.log(0.95))  # 4.4154
-    a = [1.0, 2.0, 3.0]  # std 1
-    assert seed_rule(a, [x + 13.0 for x in a]) == pytest.approx(
-        {"diff": 13.0, "threshold": 3 * factor, "real": False})
-    assert seed_rule(a, [x + 14.0 for x in a])["real"] is True
-    assert seed_rule(a, [x - 14.0 for x in a])["real"] is True  # either sign
-    wide = seed_rule(a, [10.0, 20.0, 30.0])  # the larger std (10) sets the bar
-    assert wide["threshold"] == pytest.approx(30 * factor) and wide["real"] is False
-    assert seed_rule([1.0], [5.0, 6.0]) == {"diff": 4.5, "threshold": None, "real": None}
-    with pytest.raises(VadlibError, match="finite"):
-        seed_rule([], [1.0])
-
-
-def test_the_paired_bootstrap_of_a_constant_difference_is_that_constant():
-    a = np.random.default_rng(1).normal(100, 30, 1000)  # images differ a lot; the pairing removes that
-    r = paired_bootstrap(a, a + 0.25, n_boot=2000)
-    assert r["diff"] == pytest.approx(0.25) and r["lo"] == pytest.approx(0.25) and r["hi"] == pytest.approx(0.25)
-    assert r["excludes_zero"] and r["n"] == 1000
-
-
 def test_course_loss_from_per_image_squared_errors_is_the_course_loss():
     """The per-image table holds squared errors on [0, 1]; the course's batched 0-255 measure follows from them
     (1000 images: 15 batches of 64 and a short one of 40)."""
@@ -168,109 +146,101 @@ def test_course_loss_from_per_image_squared_errors_is_the_course_loss():
     assert course_loss_from_squared_errors(np.stack([squared, squared])) == pytest.approx([expected] * 2)
 
 
-def test_the_paired_bootstrap_takes_a_statistic_over_the_same_resample():
-    """B's errors are A's times 4: course_loss (a square root of summed errors) doubles on every resample, so each
-    resampled difference is A's own course_loss on that resample: the interval lies around the full-set value c."""
-    a = np.random.default_rng(2).gamma(2.0, 10.0, 1000)
-    r = paired_bootstrap(a, 4 * a, n_boot=500, statistic=course_loss_from_squared_errors)
-    c = course_loss_from_squared_errors(a)
-    assert r["diff"] == pytest.approx(c) and r["excludes_zero"]
-    assert c * 0.9 < r["lo"] <= r["hi"] < c * 1.1
-
-
-def test_the_paired_bootstrap_of_a_symmetric_difference_straddles_zero():
-    a = np.zeros(1000)
-    b = np.tile([1.0, -1.0], 500)  # mean 0, sd 1: the mean's sd is 1/sqrt(1000) = 0.0316
-    r = paired_bootstrap(a, b, n_boot=4000, seed=3)
-    assert r["diff"] == 0 and not r["excludes_zero"]
-    assert r["lo"] == pytest.approx(-1.96 / math.sqrt(1000), rel=0.1)
-    assert r["hi"] == pytest.approx(1.96 / math.sqrt(1000), rel=0.1)
-    assert paired_bootstrap(a, b, n_boot=4000, seed=3) == r  # seeded
-    assert paired_bootstrap(a, b, n_boot=4000, seed=4) != r
-    assert paired_bootstrap(b, a, n_boot=4000, seed=3)["lo"] == pytest.approx(-r["hi"])  # sign flips
-    with pytest.raises(VadlibError, match="equal-length"):
-        paired_bootstrap(a, b[:10])
-    with pytest.raises(VadlibError, match="NaN"):
-        paired_bootstrap(a, np.full(1000, np.nan))
-
-
 # -- the report ----------------------------------------------------------------------------------------------------
 
-def hand_table(tmp_path):
-    """normal and uniform at beta 0.02 (3 seeds; uniform's loss far above), laplace with one seed, the AD with two;
-    per-image files for seed 0 where uniform is exactly 1.0 worse on every image."""
-    path, per_image = tmp_path / "runs.csv", tmp_path / "per_image"
+def study_rows(seeds=range(5), gate_fails=()):
+    """normal and uniform at beta 0.002 and 1, the AD at 0.2, seed-blocked: a shared seed effect (sd 0.005) on the
+    loss, uniform equal to normal (noise 0.00002: equivalent within 0.0005), the AD 0.002 below (differs), test
+    KL 20 nats apart (differs), FD, recognisable and the probe equal up to noise. `class_gmm` fails the no-copy gate
+    in the (variant, beta) cells of `gate_fails`."""
+    rng = np.random.default_rng(0)
     rows = []
-    for s, noise in enumerate([-0.001, 0.0, 0.001]):
-        rows += [row("normal", 0.02, s, loss=0.100 + noise), row("uniform", 0.02, s, loss=0.200 + noise)]
-    rows += [row("laplace", 0.02, 0, loss=0.1), row("ad", 0.2, 0, loss=0.09), row("ad", 0.2, 1, loss=0.091)]
-    study.append_rows(path, rows)
-    errors = np.random.default_rng(0).uniform(10, 30, 50)
-    for name, shift in (("study-normal-b0.02-s0", 0.0), ("study-uniform-b0.02-s0", 1.0)):
-        per_image.mkdir(exist_ok=True)
-        lines = ["image,label,squared_error,kl,rec_nll,nelbo"] + [f"{i},{i % 10},{float(e + shift)!r},,," for i, e in
-                                                                  enumerate(errors)]
-        (per_image / f"{name}.csv").write_text("\n".join(lines) + "\n")
-    return path, per_image
+    for s in seeds:
+        shared = rng.normal(0, 0.005)
+
+        def jit(sd):
+            return float(rng.normal(0, sd))
+        for beta in (0.002, 1.0):
+            for variant, dloss, dkl, floor in (("normal", 0.0, 0.0, 0.0), ("uniform", 0.0, 20.0, 17.65)):
+                rows.append(row(variant, beta, s, loss=0.1 + shared + dloss + jit(0.00002), kl=350 + dkl + jit(0.3),
+                                floor=floor, fd=8 + jit(0.05), knn=0.76 + jit(0.002), recognisable=0.75 + jit(0.002),
+                                ratio=0.8 if (variant, beta) in gate_fails else 0.95))
+        rows.append(row("ad", 0.2, s, loss=0.098 + shared + jit(0.00002), fd=8 + jit(0.05), knn=0.76 + jit(0.002),
+                        recognisable=0.75 + jit(0.002)))
+    return rows
+
+
+def study_table(folder, **kw):
+    folder.mkdir(parents=True, exist_ok=True)
+    study.append_rows(folder / "runs.csv", study_rows(**kw))
+    return folder / "runs.csv"
+
+
+def line_of(text, start):
+    return next(ln for ln in text.splitlines() if ln.startswith(start))
 
 
 def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
-    table, per_image = hand_table(tmp_path)
+    table = study_table(tmp_path / "t", gate_fails={("normal", 1.0)})
     out = tmp_path / "reports/study.md"
     ablation_rows = tmp_path / "reports/study/uniform_ablation.csv"
     ablation.append_row({"step": 0, "change": ablation.STEPS[0][0], "family": "uniform", "train_epochs": 200,
-                         "fit_epochs": 100, "train_course_loss": 0.15, "test_course_loss": 0.17}, ablation_rows)
-    text = study.write_report(table, study.grid(0.2), out, tmp_path / "reports/study/figures", per_image, n_boot=500,
+                         "fit_epochs": 100, "beta": 0.002, "train_course_loss": 0.15, "test_course_loss": 0.17},
+                        ablation_rows)
+    text = study.write_report(table, study.grid(0.2), out, tmp_path / "reports/study/figures",
                               ablation_table=ablation_rows)
     assert out.read_text() == text and (tmp_path / "reports/study/figures/study.png").read_bytes()[:4] == b"\x89PNG"
-    assert "Runs present: 9 of 109 expected." in text and "Missing runs (100)" in text
-    assert "`study-normal-b0.002-s0`" in text and "`study-normal-b0.02-s0`" not in text
-    assert "| normal | 0.02 | 3 | 0.1 ± 0.001 |" in text
-    assert "| normal | 0.02 | 8 ± 0 | 0.7 ± 0 | 0.6 ± 0 | 0.9 ± 0 | 0.8 ± 0 | 0.8 ± 0 |" in text  # FD, PRDC, probe
-    assert "| laplace | 0.02 | 8 ± – |" in text  # one seed: no std
-    assert "| ad | 0.2 | s0: class_gmm 8, s1: class_gmm 8 |" in text  # the best sampler per seed
-    assert "| test course_loss | normal b0.02 | uniform b0.02 | 0.1 |" in text
-    line = next(ln for ln in text.splitlines() if ln.startswith("| test course_loss | normal b0.02 | uniform b0.02"))
-    assert line.endswith("| **real** |")
-    assert "| test course_loss | normal b0.02 | laplace b0.02 | 0 | – | undetermined (< 2 seeds) |" in text
-    # the paired bootstrap of a constant shift of 1 per image: MSE up by exactly 1/784, course_loss up on every
-    # resample
-    assert "| 0.02 | 0 | normal | uniform | test MSE | 0.001276 | [0.001276, 0.001276] | yes |" in text
-    course = next(ln for ln in text.splitlines() if ln.startswith("| 0.02 | 0 | normal | uniform | test course_loss"))
-    assert course.endswith("| yes |")
+    assert "Runs present: 25 of 109 expected." in text and "Missing runs (84)" in text
+    assert "`study-laplace-b0.002-s0`" in text and "`study-normal-b0.002-s0`" not in text
+    assert "seed rule" not in text and "bootstrap" not in text
+    for margin in ("test course_loss 0.00050", "class_gmm FD (gated) 0.50", "test bits/dim 0.0050"):
+        assert margin in text  # the margins, from MARGINS
+    assert line_of(text, "| normal | 0.002 | 5 | 0.09").endswith("(5) |")  # mean ± std (n seeds)
+    assert study.NELBO in text
+    loss = text[text.index("### test course_loss"):text.index("### class_gmm FD (gated)")]
+    assert line_of(loss, "| normal | uniform | 0.0000").endswith("| **equivalent** | 5 |")
+    assert line_of(loss, "| ad (beta 0.2) | normal | 0.00").endswith("| **differs** | 5 |")
+    assert "beta 0.002: family effect F(1, 4) = " in loss
+    kl = text[text.index("### test KL (nats)"):text.index("### test KL above")]
+    assert line_of(kl, "| normal | uniform | 20.").endswith("| **differs** | 5 |")
+    assert "### test bits/dim\n\nNot compared: no values in any run yet." in text
+    fd = text[text.index("### class_gmm FD (gated)"):text.index("### class_gmm recognisable")]
+    # normal fails the gate at beta 1: uniform is left alone there, compared only with the AD
+    assert "beta 1: family effect not tested (fewer than two families); 1 pair: " in fd
+    assert "| normal | 1 | 5 | 0 | 0 | 5 |" in text  # the gate table: no class_gmm, no prior, a best sampler
+    assert "In normal 1 no seed's `class_gmm` samples pass the gate" in text
+    assert "- class_gmm_fd_gated: no values for variant normal at {'beta': 1}; left out" in text
+    assert line_of(text, "- beta 0.002 (pairs").startswith("- beta 0.002 (pairs of families, and the AD against "
+                                                          "each): differ: test course_loss (2 of 3)")
+    assert "equivalent: test course_loss (1 of 3)" in line_of(text, "- beta 0.002 (pairs")
     assert "## Why the original Uniform failed" in text and "uniform_ablation.csv`](study/uniform_ablation.csv)" in text
-    assert "| 0 | the original recipe | 200 / 100 | 0.1500 | 0.1700 | — | — |" in text
-    assert "| — | the original report | ~750 / ~500 | 0.1457 | 0.1644 | 0.0186 | 0.1112 |" in text
-    assert "- beta 0.02: real differences between families: test course_loss (normal vs uniform: 0.1)" in text
+    assert "the original recipe" in text and "0.1500" in text
 
 
 def test_the_report_of_an_empty_table_names_every_missing_run(tmp_path):
     text = study.write_report(tmp_path / "absent.csv", study.grid(0.2), tmp_path / "study.md", tmp_path / "fig",
-                              tmp_path / "pi", ablation_table=tmp_path / "no_ablation.csv")
+                              ablation_table=tmp_path / "no_ablation.csv")
     assert "Runs present: 0 of 109 expected." in text and "No runs yet" in text
     assert "Missing runs (109)" in text and all(f"`{r.name}`" in text for r in study.grid(0.2))
     assert not (tmp_path / "fig").exists()
 
 
+def test_derived_columns_mask_samples_that_fail_the_gate_and_take_off_the_floor(tmp_path):
+    df = study.load_table(study_table(tmp_path, seeds=range(2), gate_fails={("uniform", 1.0)}))
+    u1, u0 = df[(df.variant == "uniform") & (df.beta == 1.0)], df[(df.variant == "uniform") & (df.beta == 0.002)]
+    assert not u1.class_gmm_passes.any() and u1.class_gmm_fd_gated.isna().all()
+    assert u1.class_gmm_recognisable_gated.isna().all() and u1.class_gmm_fd.notna().all()
+    assert u0.class_gmm_passes.all() and (u0.class_gmm_fd_gated == u0.class_gmm_fd).all()
+    assert (u0.test_kl_above_floor == u0.test_kl - 17.65).all()
+    ad = df[df.variant == "ad"]
+    assert ad.test_kl_above_floor.isna().all() and not ad.prior_passes.any()  # the AD has no prior sampler here
+    assert set(study.HEADLINE) <= set(study.MARGINS) and "test_nelbo" not in study.HEADLINE
+
+
 # -- the answer the report opens with ------------------------------------------------------------------------------
 
-def answer_table(folder, seeds=(0, 1, 2)):
-    """normal and uniform at beta 0.002 and 1, the AD at 0.2: losses 0.0005 apart with seed std 0.001 (bar
-    3 x 4.42 x 0.001 = 0.013: not real); test KL 20 nats apart with seed std 1 (bar 13: real) at both betas; FD, the
-    recognisable rate and the probe equal everywhere."""
-    rows = []
-    for s in seeds:
-        noise = (-1, 0, 1)[s]
-        for beta, kl_normal, kl_uniform, loss in ((0.002, 350, 370, 0.1), (1.0, 8, 28, 0.17)):
-            rows += [row("normal", beta, s, loss=loss + noise / 1000, kl=kl_normal + noise),
-                     row("uniform", beta, s, loss=loss + 0.0005 + noise / 1000, kl=kl_uniform + noise)]
-        rows.append(row("ad", 0.2, s, loss=0.098 + noise / 1000))
-    folder.mkdir(parents=True, exist_ok=True)
-    study.append_rows(folder / "runs.csv", rows)
-    return study.load_table(folder / "runs.csv")
-
-
 STUDY_COMMAND = "python scripts/study.py seeds report"
+BETAS = {"ad": 0.2, "normal": 0.002, "uniform": 0.002}
 
 
 def answer_json(df, betas, n_samples=5000):
@@ -278,83 +248,83 @@ def answer_json(df, betas, n_samples=5000):
     return json.loads(json.dumps(answer_file(df, betas, n_samples, STUDY_COMMAND)))
 
 
-def test_the_answer_from_the_table_judges_every_pair_by_the_seed_rule(tmp_path):
-    lines = answer(answer_table(tmp_path), {"ad": 0.2, "normal": 0.002, "uniform": 0.002}, 5000)
-    encoding, sampling, rate, probe, across = lines
-    assert "seeds 0, 1, 2" in encoding
-    assert "`ad` 0.098 ± 0.001, `normal` 0.1 ± 0.001, `uniform` 0.1005 ± 0.001: no pair differs" in encoding
-    assert f"bar {3 * 0.001 * std_upper_factor(3):.2g}" in encoding
-    assert sampling.startswith("**Sampling** (`class_gmm`, 5000 draws): FD `ad` 8 ± 0, `normal` 8 ± 0, `uniform` 8 ± 0: "
-                               "no pair differs")
-    assert "test KL (nats) `normal` 350 ± 1, `uniform` 370 ± 1: real by the seed rule: uniform − normal 20 (bar 13)" \
-        in rate  # the AD has no KL, so one pair
-    assert probe.startswith("**Latent structure**") and "no pair differs" in probe
-    assert "(0.002 to 1, 12 family runs)" in across and "test course_loss goes from 0.1-0.101 to 0.17-0.171" in across
-    assert "differ by the seed rule in test KL (nats) at beta 0.002, 1" in across
-    assert "; in test negative ELBO (nats) at beta 0.002, 1" in across
-    assert "; in test course_loss, class_gmm FD, class_gmm recognisable, 5-NN probe at no beta." in across
+def test_the_answer_from_the_table_gives_each_pair_its_verdict(tmp_path):
+    df = study.load_table(study_table(tmp_path, gate_fails={("normal", 1.0)}))
+    encoding, sampling, rate, probe, across = answer(df, BETAS, 5000)
+    assert "at each variant's default KL weight: ad 0.2, normal 0.002, uniform 0.002" in encoding
+    assert "`normal` 0.09" in encoding and " (5), `uniform` " in encoding and "seed rule" not in encoding
+    assert "family effect F(1, 4) = " in encoding
+    assert "uniform − normal 0.0000" in encoding and "equivalent (within ±0.0005)" in encoding
+    assert re.search(r"normal − ad 0\.00\d+ \[[^]]+\], Holm p [^:]+: differs", encoding)
+    assert sampling.startswith("**Sampling** (`class_gmm`, 5000 draws, only runs whose samples pass the no-copy gate)")
+    assert "test KL (nats): `normal` 350." in rate and "uniform − normal 20." in rate and "differs" in rate
+    assert "test bits/dim: not measured in these runs" in rate and "`ad`" not in rate.split("bits/dim")[0]
+    assert probe.startswith("**Latent structure:** 5-NN probe: `ad` 0.76")
+    assert "(0.002 to 1, 20 family runs" in across and "test KL (nats): differ at beta 0.002, 1" in across
+    assert "class_gmm FD (gated): " in across and "at beta 0.002" in across.split("class_gmm FD (gated): ")[1]
 
 
 def test_the_answer_file_holds_the_sentences_and_what_they_describe(tmp_path):
-    df = answer_table(tmp_path)
-    betas = {"ad": 0.2, "normal": 0.002, "uniform": 0.002}
-    content = answer_json(df, betas)
-    assert content["command"] == STUDY_COMMAND and content["betas"] == betas and content["n_samples"] == 5000
-    assert content["sentences"] == answer(df, betas, 5000)
-    assert content["test_course_loss"]["normal"] == pytest.approx({"0": 0.099, "1": 0.1, "2": 0.101})
-    assert content["test_course_loss"]["ad"] == pytest.approx({"0": 0.097, "1": 0.098, "2": 0.099})
-    assert content["test_course_loss"]["uniform"] == pytest.approx({"0": 0.0995, "1": 0.1005, "2": 0.1015})
-    one_seed = answer_json(answer_table(tmp_path / "one", seeds=(0,)), betas)
-    assert one_seed["sentences"] is None and one_seed["test_course_loss"]["normal"] == pytest.approx({"0": 0.099})
+    df = study.load_table(study_table(tmp_path, seeds=range(3)))
+    content = answer_json(df, BETAS)
+    assert content["command"] == STUDY_COMMAND and content["betas"] == BETAS and content["n_samples"] == 5000
+    assert content["sentences"] == answer(df, BETAS, 5000)
+    for variant, beta in BETAS.items():
+        cell = df[(df.variant == variant) & (df.beta == beta)]
+        assert content["test_course_loss"][variant] == pytest.approx(
+            {str(s): v for s, v in zip(cell.seed, cell.test_course_loss)})
+    one_seed = answer_json(study.load_table(study_table(tmp_path / "one", seeds=(0,))), BETAS)
+    assert one_seed["sentences"] is None and set(one_seed["test_course_loss"]["normal"]) == {"0"}
 
 
 def test_the_answer_needs_two_seeds_at_the_defaults_and_the_report_falls_back_without(tmp_path):
     from vadlib.infra.config import parse_params
     from vadlib.pipeline.report import answer_section
 
-    betas = {"ad": 0.2, "normal": 0.002, "uniform": 0.002}
-    one_seed = answer_table(tmp_path / "one", seeds=(0,))
-    assert answer(one_seed, betas, 5000) is None
-    three_seeds = answer_table(tmp_path / "three")
+    one_seed = study.load_table(study_table(tmp_path / "one", seeds=(0,)))
+    assert answer(one_seed, BETAS, 5000) is None
+    three_seeds = study.load_table(study_table(tmp_path / "three", seeds=range(3)))
     assert answer(three_seeds, {"normal": 0.02, "uniform": 0.02}, 5000) is None  # no runs at these betas
-    seed0 = {"ad": 0.097, "normal": 0.099, "uniform": 0.0995}  # the table's seed-0 test losses
+    seed0 = {v: float(three_seeds[(three_seeds.variant == v) & (three_seeds.beta == b) & (three_seeds.seed == 0)]
+                      .test_course_loss.iloc[0]) for v, b in BETAS.items()}
 
     def metrics(losses):
-        return {n: {"test": {"course_loss": loss, **({} if n == "ad" else {"kl": 350.0})},
-                    "samples": {"real": {"recognisable": 0.82}}, "best_sampler": {"name": "none"},
+        return {n: {"test": {"course_loss": loss, **({} if n == "ad" else {"kl": 350.0, "kl_floor": 0.0})},
+                    "samples": {"real": {"recognisable": 0.82},
+                                "class_gmm": {"fd": 8.0, "recognisable": 0.75, "nn_train_ratio": 0.95}},
+                    "best_sampler": {"name": "class_gmm"},
                     "latent": {"knn_accuracy": 0.76, "active_units": 100, "pixel_knn_accuracy": 0.77}}
                 for n, loss in losses.items()}
 
-    cfg = parse_params({"seed": 0, "variants": {n: {"distribution": n, "beta": betas[n]} for n in seed0}})
+    cfg = parse_params({"seed": 0, "variants": {n: {"distribution": n, "beta": BETAS[n]} for n in seed0}})
     assert cfg.quality.n_samples == 5000
-    study_answer = answer_json(three_seeds, betas, cfg.quality.n_samples)
-    with_study = answer_section(cfg, metrics(seed0), None, study_answer)
+    study_answer = answer_json(three_seeds, BETAS, cfg.quality.n_samples)
+    with_study = answer_section(cfg, metrics(seed0), study_answer)
     bullets = [ln for ln in with_study if ln.startswith("- ")]
     assert with_study[0] == "## Answer" and 3 <= len(bullets) <= 6
     assert bullets[:-1] == [f"- {s}" for s in study_answer["sentences"]]  # the study's sentences, as computed
-    assert "seed rule" in bullets[0] and bullets[-1].endswith("[study.md](study.md).")
+    assert "Holm p" in bullets[0] and bullets[-1].endswith("[study.md](study.md).")
     assert "show this run alone (seed 0)" in bullets[-1]
-    for other in (answer_json(one_seed, betas),  # one seed: no std, no sentences
-                  None):  # no answer file
-        assert "its seed noise is not measured" in "\n".join(answer_section(cfg, metrics(seed0), None, other))
+    one_run = "not judged: one run (see [reports/study.md](study.md) for the seed-replicated comparison)"
+    for other in (answer_json(one_seed, BETAS), None):  # one seed: no sentences; no answer file
+        text = "\n".join(answer_section(cfg, metrics(seed0), other))
+        assert one_run in text and "differs" not in text and "equivalent" not in text
     # a run the study did not make (another size, changed params: other losses) does not borrow its seeds
-    elsewhere = answer_section(cfg, metrics({**seed0, "normal": 0.08}), None, study_answer)
-    assert "its seed noise is not measured" in "\n".join(elsewhere)
+    assert one_run in "\n".join(answer_section(cfg, metrics({**seed0, "normal": 0.08}), study_answer))
     # nor does a run with other draws per sampler
     other_draws = parse_params({**cfg.to_dict(), "quality": {**cfg.to_dict()["quality"], "n_samples": 200}})
-    assert "its seed noise is not measured" in "\n".join(answer_section(other_draws, metrics(seed0), None,
-                                                                          study_answer))
+    assert one_run in "\n".join(answer_section(other_draws, metrics(seed0), study_answer))
 
 
 def test_the_answer_file_describes_a_run_only_when_it_holds_that_runs_losses(tmp_path):
-    df = answer_table(tmp_path)
+    df = study.load_table(study_table(tmp_path, seeds=range(3)))
     betas = {"ad": 0.2, "normal": 0.002}
     content = answer_json(df, betas)
-    own = {"ad": 0.097, "normal": 0.099}
+    own = {v: content["test_course_loss"][v]["0"] for v in betas}
     assert describes(content, betas, 0, 5000, own)
-    assert describes(content, betas, 0, 5000, {"ad": 0.097, "normal": 0.0992})  # another CPU: the 4th digit moves
-    assert not describes(content, betas, 0, 5000, {"ad": 0.097, "normal": 0.097})  # 2% off: not this configuration
-    assert not describes(content, betas, 1, 5000, own)  # seed 1's losses differ
+    assert describes(content, betas, 0, 5000, {**own, "normal": own["normal"] * 1.002})  # another CPU: 4th digit
+    assert not describes(content, betas, 0, 5000, {**own, "normal": own["normal"] * 0.98})  # 2% off
+    assert describes(content, betas, 1, 5000, {v: content["test_course_loss"][v]["1"] for v in betas})  # its seed
     assert not describes(content, betas, 3, 5000, own)  # a seed the study did not run
     assert not describes(content, betas, 0, 50, own)  # other draws per sampler
     assert not describes(content, {"ad": 0.2, "normal": 0.02}, 0, 5000, own)  # another KL weight

@@ -105,7 +105,7 @@ def test_the_checker_names_file_line_and_import_of_a_planted_violation():
     ("vadlib/measure/samples.py", "import vadlib.studies.answer as a\n", "vadlib.studies.answer"),
     ("vadlib/pipeline/train.py", "if True:\n    from ..studies import table\n", "vadlib.studies.table"),
     ("vadlib/studies/table.py", "import stages.train\n", "stages.train"),
-    ("vadlib/infra/io.py", "from ..measure.comparisons import seed_rule\n", "vadlib.measure.comparisons"),
+    ("vadlib/infra/io.py", "from ..measure.comparisons import adjust\n", "vadlib.measure.comparisons"),
     ("vadlib/core/images.py", "from vadlib import measure\n", "vadlib.measure"),
     ("vadlib/core/images.py", "from ..workflows import fit\n", "vadlib.workflows"),  # no such layer
     ("stages/train.py", "from vadlib.pipeline.fit import stage\n", "vadlib.pipeline.fit"),  # another stage's module

@@ -1,74 +1,16 @@
-"""The statistics of comparisons between runs, as pure functions of arrays: the report and the studies use these, and
-only these, to call a difference real.
+"""The statistics of comparisons between runs: the studies use these, and only these, to judge a difference.
 
-- the seed rule: a difference between two cells' seed means is *real* only when it exceeds 3 x U, U the larger of the
-  two cells' seed-std 95% one-sided upper bounds (std x `std_upper_factor(n)`, chi-square); with fewer than two
-  seeds in either cell it is undetermined;
-- the paired bootstrap: the percentile interval of a difference between two runs scored on the same items (test
-  images), resampling items with a seeded numpy generator;
-- the seed-blocked analysis (`blocked_contrasts`, `group_effect`, `adjust`, `equivalence`, `verdict`,
-  `compare_table`): contrasts from the OLS model value ~ C(group) + C(seed), Holm-adjusted, with a TOST against a
-  stated margin, giving "differs", "equivalent" or "not resolved".
+The seed-blocked analysis (`blocked_contrasts`, `group_effect`, `adjust`, `equivalence`, `verdict`, `compare_table`):
+contrasts from the OLS model value ~ C(group) + C(seed), Holm-adjusted over a declared family, with a TOST against a
+stated margin, giving "differs", "equivalent" or "not resolved".
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from ..infra.errors import VadlibError
-
-
-def seed_rule(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
-    """Is the difference between two cells' seed means real? |mean(b) - mean(a)| > 3 x U, U the larger of the two
-    cells' one-sided `level` upper confidence bounds of the seed std (std x std_upper_factor(n)). `real` is None
-    (undetermined) when either cell has fewer than two seeds."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise VadlibError(f"seed rule: needs finite values in both cells, got {a.tolist()} and {b.tolist()}")
-    diff = float(b.mean() - a.mean())
-    if a.size < 2 or b.size < 2:
-        return {"diff": diff, "threshold": None, "real": None}
-    upper = max(float(a.std(ddof=1)) * std_upper_factor(a.size, level),
-                float(b.std(ddof=1)) * std_upper_factor(b.size, level))
-    threshold = 3 * upper
-    return {"diff": diff, "threshold": threshold, "real": abs(diff) > threshold}
-
-
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int = 10000, seed: int = 0,
-                     level: float = 0.95, statistic=None) -> dict:
-    """Percentile bootstrap interval of statistic(b) - statistic(a) over paired items (resampled together, numpy,
-    seeded). `statistic` maps [k, n] resampled rows to [k] values; default the mean (a mean per-image difference)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise VadlibError(f"paired bootstrap: needs two equal-length non-empty 1-d samples, got shapes {a.shape} "
-                          f"and {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise VadlibError("paired bootstrap: the samples hold NaN or infinite values")
-    if n_boot < 1 or not 0 < level < 1:
-        raise VadlibError(f"paired bootstrap: got n_boot {n_boot}, level {level}; expected n_boot >= 1, 0 < level < 1")
-    stat = statistic or (lambda x: x.mean(axis=-1))
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n_boot)
-    for start in range(0, n_boot, 1000):  # chunks bound memory at 1000 x n indices
-        stop = min(start + 1000, n_boot)
-        idx = rng.integers(0, a.size, size=(stop - start, a.size))
-        diffs[start:stop] = stat(b[idx]) - stat(a[idx])
-    tail = 100 * (1 - level) / 2
-    lo, hi = np.percentile(diffs, [tail, 100 - tail])
-    return {"diff": float(stat(b[None])[0] - stat(a[None])[0]), "lo": float(lo), "hi": float(hi), "n": int(a.size),
-            "excludes_zero": bool(lo > 0 or hi < 0)}
-
-
-def std_upper_factor(n: int, level: float = 0.95) -> float:
-    """One-sided upper confidence bound of a standard deviation estimated from n runs, as a multiple of the estimate
-    (chi-square with n - 1 degrees of freedom): 4.4 for 3 seeds, so a 3-seed std proves little on its own."""
-    from scipy.stats import chi2
-
-    return math.sqrt((n - 1) / chi2.ppf(1 - level, n - 1))
-
 
 # -- the seed-blocked analysis -------------------------------------------------------------------------------------
 # Every variant run at one seed shares the data order and the evaluator network, so the design is blocked by seed: a
@@ -232,13 +174,54 @@ class StudyComparison:
     notes: list = field(default_factory=list)
 
 
+def _scalar(value) -> str:
+    """A key in a note: plain Python, floats as %g (0.2, not np.float64(0.2))."""
+    value = value.item() if hasattr(value, "item") else value
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _where(family_by: list, key) -> str:
+    return "{" + ", ".join(f"'{c}': {_scalar(k)}" for c, k in zip(family_by, key)) + "}"
+
+
+def _usable_runs(df, figure: str, family_by: list, group: str, block: str, notes: list):
+    """The runs whose `figure` is finite, less any group left with fewer than 2 blocks in its cell. A figure missing
+    in some runs (a sampler failing the no-copy gate at one seed, a column older rows lack) narrows the comparison
+    instead of stopping it; every run and group left out is named in `notes`."""
+    import pandas as pd
+
+    keys = family_by + [group]
+    finite = pd.Series(np.isfinite(df[figure].to_numpy(dtype=float)), index=df.index)
+    defined = finite.groupby([df[k] for k in keys], sort=False).transform("any").astype(bool)
+    for key, _ in df[~defined].groupby(keys, sort=False):
+        notes.append(f"{figure}: no values for {group} {key[-1]} at {_where(family_by, key[:-1])}; left out")
+    partial = df[defined & ~finite]
+    if len(partial):
+        runs = ", ".join(" ".join([str(r[group]), *(f"{c} {_scalar(r[c])}" for c in family_by),
+                                   f"{block} {_scalar(r[block])}"]) for _, r in partial.iterrows())
+        notes.append(f"{figure}: no value at {runs}; those runs left out")
+    kept = df[finite]
+    n = kept.groupby(keys, sort=False)[block].transform("nunique")
+    for key, few in kept[n < 2].groupby(keys, sort=False):
+        blocks = ", ".join(_scalar(b) for b in sorted(few[block].unique()))
+        notes.append(f"{figure}: {group} {key[-1]} at {_where(family_by, key[:-1])} has values at {block} {blocks} "
+                     f"only; left out (needs 2)")
+    return kept[n >= 2]
+
+
+def _common_blocks(cell, group: str, block: str) -> list:
+    """The blocks every group of `cell` has: the blocked fit needs two of them."""
+    return sorted(set.intersection(*(set(g[block]) for _, g in cell.groupby(group, sort=False))))
+
+
 def compare_table(df, figures, margins: dict, family_by=("beta",), group: str = "variant", block: str = "seed",
                   reference: str | None = None, alpha: float = 0.05, method: str = "holm") -> StudyComparison:
     """The study-level analysis, per figure: within each cell of `family_by` (each beta), the blocked contrasts
     among the groups present; with `reference` (the AD), that group in its own cell(s) against every group of every
     other cell, blocked by seed too. All contrasts of one figure form its declared family for Holm's correction (one
     question per figure: where do the variants differ), and the per-cell F-tests of the group term form a second
-    family per figure. A group whose figure is NaN at every seed of a cell (not defined for it) is left out, noted."""
+    family per figure. Runs whose figure is NaN are left out, and so is a group left with fewer than 2 seeds, or a
+    comparison whose groups share fewer than 2 seeds; each is named in the notes."""
     import warnings
 
     import pandas as pd
@@ -249,10 +232,12 @@ def compare_table(df, figures, margins: dict, family_by=("beta",), group: str = 
         raise VadlibError(f"compare table: no equivalence margin for {missing}; margins are inputs, state them")
     verdicts, effects, notes = [], [], []
     for figure in figures:
-        defined = df.groupby(family_by + [group], sort=False)[figure].transform(lambda s: s.notna().any())
-        table = df[defined.astype(bool)]
-        for key, _ in df[~defined.astype(bool)].groupby(family_by + [group], sort=False):
-            notes.append(f"{figure}: no values for {group} {key[-1]} at {dict(zip(family_by, key[:-1]))}; left out")
+        if figure not in df.columns:
+            raise VadlibError(f"compare table: the table has no column {figure!r}")
+        if not np.isfinite(df[figure].to_numpy(dtype=float)).any():
+            notes.append(f"{figure}: no values in any run; not compared")
+            continue
+        table = _usable_runs(df, figure, family_by, group, block, notes)
         cells = {k if isinstance(k, tuple) else (k,): g for k, g in table.groupby(family_by, sort=True)}
         jobs = [(k, k, g, None) for k, g in cells.items()]
         if reference is not None:
@@ -266,6 +251,13 @@ def compare_table(df, figures, margins: dict, family_by=("beta",), group: str = 
         for a_key, key, cell, pairs in jobs:
             if cell[group].nunique() < 2 or (pairs is not None and not pairs):
                 continue
+            at = _where(family_by, key) + ("" if a_key == key else f" against {reference} at {_where(family_by, a_key)}")
+            common = _common_blocks(cell, group, block)
+            if len(common) < 2:
+                notes.append(f"{figure} at {at}: {', '.join(map(str, pd.unique(cell[group])))} "
+                             f"share {block}s {[c.item() if hasattr(c, 'item') else c for c in common]}, fewer "
+                             "than 2; not compared")
+                continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 c = blocked_contrasts(cell, figure, group, block, pairs)
@@ -273,14 +265,18 @@ def compare_table(df, figures, margins: dict, family_by=("beta",), group: str = 
                     effects.append({"figure": figure, **dict(zip(family_by, key)),
                                     "groups": ", ".join(map(str, pd.unique(cell[group]))),
                                     **group_effect(cell, figure, group, block)})
-            notes += [f"{figure} at {dict(zip(family_by, key))}: {w.message}" for w in caught]
+            notes += [f"{figure} at {at}: {w.message}" for w in caught]
             for col, a, b in zip(family_by, a_key, key):
                 c[col], c[f"{col}_A"] = b, a
             rows.append(c)
+        if not rows:
+            notes.append(f"{figure}: no two groups with 2 shared {block}s anywhere; nothing compared")
+            continue
         v = verdict(pd.concat(rows, ignore_index=True), margins[figure], alpha, method)
         v["figure"] = figure
         verdicts.append(v)
     eff = pd.DataFrame(effects)
     if len(eff):
         eff["p_adjusted"] = eff.groupby("figure")["p"].transform(lambda p: pd.Series(adjust(p, method), p.index))
-    return StudyComparison(pd.concat(verdicts, ignore_index=True), eff, notes)
+    out = pd.concat(verdicts, ignore_index=True) if verdicts else pd.DataFrame(columns=VERDICT_COLUMNS)
+    return StudyComparison(out, eff, notes)

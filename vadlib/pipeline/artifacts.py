@@ -89,7 +89,6 @@ def samples_dir(variant: str) -> Path:
 
 
 REPORT = Path("reports/report.md")
-SEED_NOISE = Path("reports/seed_noise.json")  # committed output of `scripts/study.py seed-noise`, read by the report
 COMPARISON_PNG = Path("plots/images/comparison.png")
 
 # The `compare` stage's mirror of one variant (params' `compare`), for `dvc metrics diff <A> <B>` across experiments

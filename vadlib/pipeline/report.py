@@ -1,4 +1,7 @@
-"""The comparison report: all variants' metrics beside the original report's, with the figures embedded."""
+"""The comparison report: all variants' metrics beside the original report's, with the figures embedded.
+
+Sections 1-3 show one run (one seed) and judge nothing: differences between variants are judged over the seed study's
+runs (reports/study.md), whose sentences the Answer quotes when they describe this run's configuration."""
 from __future__ import annotations
 
 import math
@@ -9,9 +12,13 @@ from ..infra.config import Config
 from ..infra.io import read_json
 from ..infra.markdown import MISSING, table
 from ..infra.markdown import fixed as _fmt
-from ..measure.comparisons import std_upper_factor
 from ..measure.course import COURSE_REPORT as ORIGINAL
 from . import artifacts as paths
+
+# vadlib/measure/generation.py's no-copy gate (a test holds the two equal): importing it would bring torch and the
+# samplers into this stage's dependencies
+NOT_A_COPY = 0.9
+ONE_RUN = "not judged: one run (see [reports/study.md](study.md) for the seed-replicated comparison)"
 
 
 def load_metrics(variants) -> dict[str, dict]:
@@ -36,38 +43,6 @@ def metrics_table(all_metrics: dict[str, dict]) -> str:
     return "\n".join(table(head, rows))
 
 
-def judge(noise: dict | None, key: str, spread: float) -> str:
-    """A spread between variants against the seed-to-seed std of one variant: "not measured", "within" (<= 3 std),
-    "suggestive" (> 3 std but <= 3 x the std's 95% upper bound, which few seeds leave loose) or "beyond"."""
-    if not noise or key not in noise.get("std", {}):
-        return "not measured"
-    std = noise["std"][key]
-    if spread <= 3 * std:
-        return "within"
-    if len(noise["seeds"]) < 2 or spread > 3 * std * std_upper_factor(len(noise["seeds"])):
-        return "beyond"
-    return "suggestive"
-
-
-def _noise_sentence(noise: dict | None, key: str, spread: float, what: str) -> str:
-    """How a spread between variants compares with the seed-to-seed spread of one variant, in words."""
-    verdict = judge(noise, key, spread)
-    if verdict == "not measured":
-        return f"Run-to-run noise of {what} is not measured; treat small differences as unproven."
-    std = noise["std"][key]
-    where = f" on {noise['device']}" if noise.get("device") else ""
-    sentence = (f"The spread between variants ({spread:.4g}) is "
-                f"{'within' if verdict == 'within' else 'larger than'} the run-to-run noise (3 x std; std {std:.2g} "
-                f"over seeds {', '.join(map(str, noise['seeds']))} of `{noise['variant']}`{where}, `{noise['command']}`)")
-    if verdict == "within" or len(noise["seeds"]) < 2:
-        return sentence + "."
-    upper = std * std_upper_factor(len(noise["seeds"]))
-    if verdict == "beyond":
-        return sentence + f", even against 3 x the std's 95% upper bound ({upper:.2g})."
-    return (sentence + f", but not beyond 3 x the std's 95% upper bound ({upper:.2g}; {len(noise['seeds'])} seeds "
-            "bound a std only loosely): suggestive, not settled.")
-
-
 def fit_sentence(fit) -> str:
     """How the test codes were found: the report names the start the run used."""
     start = ("the train code whose decode is nearest to the image in pixels (`fit.init: nearest`; no labels, no other "
@@ -76,7 +51,13 @@ def fit_sentence(fit) -> str:
             f"decoder from {start}, {fit.epochs} epochs at lr {fit.lr:g} ({fit.schedule}).")
 
 
-def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None, fit) -> list[str]:
+def one_run(seed: int) -> str:
+    """What sections 1-3 are: one run's figures, judged elsewhere."""
+    return (f"These are one run's figures (seed {seed}): differences between variants are judged over the study's "
+            "seeds in the Answer above and in [study.md](study.md), not here.")
+
+
+def reconstruction_section(all_metrics: dict[str, dict], fit, seed: int) -> list[str]:
     tests = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
     best, worst = min(tests, key=tests.get), max(tests, key=tests.get)
     return [
@@ -84,19 +65,25 @@ def reconstruction_section(all_metrics: dict[str, dict], noise: dict | None, fit
         fit_sentence(fit), "",
         metrics_table(all_metrics), "", "![test loss comparison](../plots/images/comparison.png)", "",
         f"Best test course_loss: `{best}` {tests[best]:.4f}; worst: `{worst}` {tests[worst]:.4f}. "
-        + _noise_sentence(noise, "test.course_loss", tests[worst] - tests[best], "test course_loss"), "",
+        + one_run(seed), "",
         "Test originals (odd rows) and reconstructions (even rows):", "",
         *table(list(all_metrics), [[f"![{n}](../plots/images/{n}/reconstructions.png)" for n in all_metrics]]), "",
     ]
 
 
-def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples: int) -> list[str]:
+def passes_gate(row: dict | None) -> str:
+    """yes / no: do a sampler's samples pass the no-copy gate (– when the run has no such sampler)?"""
+    return MISSING if row is None else ("yes" if row["nn_train_ratio"] >= NOT_A_COPY else "no")
+
+
+def samples_section(all_metrics: dict[str, dict], n_samples: int, seed: int) -> list[str]:
     first = next(iter(all_metrics.values()))
     samplers = [s for s in first["samples"] if s not in ("real", "reconstruction")]
     real = first["samples"]["real"]
     head = ["variant", "best sampler", *(f"FD {s}" for s in samplers), "FD recon.", "best: FD / baseline",
             f"recognisable (real {real['recognisable']:.3f})", "min class share", "precision / recall",
-            "density / coverage", "nearest-train distance / real's: features (pixels)"]
+            "density / coverage", "nearest-train distance / real's: features (pixels)",
+            "passes the no-copy gate: best / class_gmm"]
     cells_per_variant = []
     bests, recs = {}, {}
     for name, m in all_metrics.items():
@@ -109,6 +96,7 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
             _fmt(b["fd_vs_baseline"], 3), _fmt(r["recognisable"], 3), _fmt(r["min_class_share"], 3),
             f"{r['precision']:.3f} / {r['recall']:.3f}", f"{r['density']:.3f} / {r['coverage']:.3f}",
             f"{_fmt(r['nn_train_ratio'], 3)} ({_fmt(r['nn_train_pixel_ratio'], 3)})"]
+        cells.append(f"{passes_gate(r)} / {passes_gate(rows.get('class_gmm'))}")
         cells_per_variant.append(cells)
     lines = table(head, cells_per_variant)
     scored = {n: v for n, v in bests.items() if v is not None}
@@ -118,11 +106,8 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
         rec = {n: recs[n] for n in scored}
         rlo, rhi = min(rec, key=rec.get), max(rec, key=rec.get)
         verdict = (f"Lowest best-sampler FD: `{lo}` {scored[lo]:.2f}; highest: `{hi}` {scored[hi]:.2f}. "
-                   + _noise_sentence(noise, "best_fd", scored[hi] - scored[lo], "the best-sampler FD")
-                   + f" Highest best-sampler recognisable rate: `{rhi}` {rec[rhi]:.3f}; lowest: `{rlo}` "
-                   f"{rec[rlo]:.3f}. "
-                   + _noise_sentence(noise, "best_recognisable", rec[rhi] - rec[rlo],
-                                     "the best sampler's recognisable rate"))
+                   f"Highest best-sampler recognisable rate: `{rhi}` {rec[rhi]:.3f}; lowest: `{rlo}` "
+                   f"{rec[rlo]:.3f}. " + one_run(seed))
     grid = table(["variant", *samplers], ([name, *(f"![{name} {s}](../plots/images/{name}/samples/{s}.png)"
                                                    for s in samplers)] for name in all_metrics))
     return [
@@ -136,14 +121,15 @@ def samples_section(all_metrics: dict[str, dict], noise: dict | None, n_samples:
            if "class_gmm" in samplers else "")
         + "The best sampler has the lowest FD against the held-out real images (so the test images it is scored on "
         "play no part in choosing it) among those whose samples are no copies: mean distance to the nearest "
-        "training image, in the evaluator's feature space, >= 0.9x that of the real test images. The pixel-space "
+        f"training image, in the evaluator's feature space, >= {NOT_A_COPY}x that of the real test images (the no-copy "
+        "gate; its last column says whether the best sampler's and `class_gmm`'s samples pass). The pixel-space "
         "ratio is shown in brackets; it reads blur as closeness and marks even the decoded test reconstructions "
         f"as {_fmt(first['samples']['reconstruction']['nn_train_pixel_ratio'], 2)}x, so it is not the gate.", "",
         *lines, "", verdict, "", *grid, "",
     ]
 
 
-def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str]:
+def latent_section(all_metrics: dict[str, dict], seed: int) -> list[str]:
     head = ["variant", "5-NN probe", "5-NN, cosine", "logistic probe (standardised / as is)",
             "raw-pixel 5-NN (cosine)", "active units", "test KL"]
     rows = []
@@ -160,32 +146,11 @@ def latent_section(all_metrics: dict[str, dict], noise: dict | None) -> list[str
         "## 3. Latent structure: do codes of one class lie together?", "",
         "Probes fit on the train codes (means of each image's distribution) and scored on the fitted test codes.", "",
         *lines, "",
-        f"Best 5-NN probe: `{hi}` {knn[hi]:.3f}; lowest: `{lo}` {knn[lo]:.3f}. "
-        + _noise_sentence(noise, "latent.knn_accuracy", knn[hi] - knn[lo], "the 5-NN probe accuracy"), "",
+        f"Best 5-NN probe: `{hi}` {knn[hi]:.3f}; lowest: `{lo}` {knn[lo]:.3f}. " + one_run(seed), "",
         *table(list(all_metrics), [[f"![{n} t-SNE](../plots/images/{n}/tsne.png)" for n in all_metrics]]), "",
         "Interpolations between test codes:", "",
         *(f"![{n} interpolations](../plots/images/{n}/interpolations.png)" for n in all_metrics), "",
     ]
-
-
-IN_WORDS = {"within": "within the seed noise", "beyond": "beyond the seed noise",
-            "suggestive": "beyond 3 seed stds but not beyond 3 x the std's 95% upper bound: suggestive, not settled",
-            "not measured": "its seed noise is not measured"}
-
-
-def _range(values: dict, digits: int) -> str:
-    lo, hi = min(values.values()), max(values.values())
-    return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f} to {hi:.{digits}f}"
-
-
-def _spread(values: dict) -> float:
-    return max(values.values()) - min(values.values())
-
-
-def _verdict(noise: dict | None, key: str, values: dict) -> str:
-    spread = _spread(values)
-    std = f"; seed std {noise['std'][key]:.2g}" if noise and key in noise.get("std", {}) else ""
-    return f"a spread of {spread:.2g}, {IN_WORDS[judge(noise, key, spread)]}{std}"
 
 
 def describes(content: dict, betas: dict[str, float], seed: int, n_samples: int, test_loss: dict[str, float],
@@ -205,69 +170,50 @@ def describes(content: dict, betas: dict[str, float], seed: int, n_samples: int,
     return True
 
 
-def answer_section(cfg: Config, all_metrics: dict[str, dict], noise: dict | None, study: dict | None = None
-                   ) -> list[str]:
-    """3-6 generated sentences, each a measured effect and how it stands against the seed noise. Where the study's
-    answer file (`study`, reports/study/answer.json) describes this configuration (it holds this run's test losses
-    at its seed), its sentences are the answer: every figure as its mean ± std over the study's seeds, every pair of
-    variants judged; otherwise this run's figures are judged against one variant's seed noise (`noise`)."""
+def answer_section(cfg: Config, all_metrics: dict[str, dict], study: dict | None = None) -> list[str]:
+    """Where the study's answer file (`study`, reports/study/answer.json) describes this configuration (it holds this
+    run's test losses at its seed), its sentences: every figure over the study's seeds, every pair judged. Otherwise
+    one line per headline figure with this run's values, judged nowhere: one run cannot tell variants apart."""
     betas = {n: v.beta for n, v in cfg.variants.items() if n in all_metrics}
     own = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
     if study is not None and describes(study, betas, cfg.seed, cfg.quality.n_samples, own):
         said = [*study["sentences"], f"The sections below show this run alone (seed {cfg.seed}); every cell and pair, "
-                "the paired bootstrap by test image and the Uniform ablation: [study.md](study.md)."]
+                "the no-copy gate per cell and the Uniform ablation: [study.md](study.md)."]
         return ["## Answer", "", *(f"- {s}" for s in said), ""]
-    vads = {n: m for n, m in all_metrics.items() if "kl" in m["test"]}
-    others = {n: m for n, m in all_metrics.items() if n not in vads}
-    test = {n: m["test"]["course_loss"] for n, m in all_metrics.items()}
-    said = []
-    if len(vads) > 1:
-        vad_test = {n: test[n] for n in vads}
-        line = (f"**Encoding new images:** the {len(vads)} VAD families reach test course_loss {_range(vad_test, 4)} "
-                f"({_verdict(noise, 'test.course_loss', vad_test)})")
-        mean = sum(vad_test.values()) / len(vad_test)
-        for name in others:
-            diff = test[name] - mean
-            line += (f"; `{name}` reaches {test[name]:.4f}, {abs(diff):.2g} {'below' if diff < 0 else 'above'} "
-                     f"their mean ({IN_WORDS[judge(noise, 'test.course_loss', abs(diff))]})")
-        said.append(line + ".")
-    else:
-        said.append(f"**Encoding new images:** test course_loss {_range(test, 4)} "
-                    f"({_verdict(noise, 'test.course_loss', test)}).")
-    best = {n: m["samples"][m["best_sampler"]["name"]] for n, m in all_metrics.items()
-            if m["best_sampler"]["name"] in m["samples"]}
-    if best:
-        fd = {n: r["fd"] for n, r in best.items()}
-        rec = {n: r["recognisable"] for n, r in best.items()}
-        names = sorted({all_metrics[n]["best_sampler"]["name"] for n in best})
-        prior = {n: m["samples"]["prior"]["fd"] for n, m in vads.items() if "prior" in m["samples"]}
-        lead = (f"drawn from N(0, I) the VADs' samples score FD {_range(prior, 1)}; " if prior else "")
-        said.append(f"**Sampling:** {lead}the best sampler ({', '.join(f'`{s}`' for s in names)}) scores FD "
-                    f"{_range(fd, 2)} across variants ({_verdict(noise, 'best_fd', fd)}), and its samples are "
-                    f"recognisable at {_range(rec, 3)} (real images "
-                    f"{next(iter(all_metrics.values()))['samples']['real']['recognisable']:.3f}; "
-                    f"{_verdict(noise, 'best_recognisable', rec)}).")
-    if vads:
-        kl = {n: m["test"]["kl"] for n, m in vads.items()}
-        nelbo = {n: m["test"]["nelbo"] for n, m in vads.items() if "nelbo" in m["test"]}
-        line = f"**Rate:** the fitted test posteriors of the VADs carry {_range(kl, 1)} nats of KL to N(0, I)"
-        if len(nelbo) == len(vads):
-            line += f", and a test negative ELBO of {_range(nelbo, 1)} nats"
-        said.append(line + " (seed noise not measured for these).")
-    knn = {n: m["latent"]["knn_accuracy"] for n, m in all_metrics.items()}
-    units = {n: m["latent"]["active_units"] for n, m in all_metrics.items()}
-    pixels = next(iter(all_metrics.values()))["latent"]["pixel_knn_accuracy"]
-    said.append(f"**Latent structure:** the 5-NN class probe reads {_range(knn, 3)} on the codes (raw pixels "
-                f"{pixels:.3f}; {_verdict(noise, 'latent.knn_accuracy', knn)}); active units: "
-                + ", ".join(f"`{n}` {u}" for n, u in units.items()) + ".")
-    betas = sorted({v.beta for n, v in cfg.variants.items() if n in vads})
-    said.append("All of this is one operating point (KL weight " + ", ".join(f"{b:g}" for b in betas)
-                + "); across KL weights, with seeds for every cell: [study.md](study.md).")
-    return ["## Answer", "", *(f"- {s}" for s in said), ""]
+    said = [f"{title}: " + ", ".join(f"`{n}` {v}" for n, v in values.items()) + f"; {ONE_RUN}."
+            for title, values in run_figures(all_metrics).items() if values]
+    return ["## Answer", "", f"This run (seed {cfg.seed}) is not one the seed study describes, so its figures stand "
+            "alone:", "", *(f"- {s}" for s in said), ""]
 
 
-def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noise: dict | None = None,
-                 study: dict | None = None) -> str:
+def run_figures(all_metrics: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """This run's headline figures, formatted per variant (a figure a variant lacks is left out)."""
+    def pick(get, digits):
+        out = {}
+        for name, m in all_metrics.items():
+            try:
+                value = get(m)
+            except (KeyError, TypeError):
+                continue
+            if value is not None:
+                out[name] = f"{value:.{digits}f}"
+        return out
+    return {"test course_loss": pick(lambda m: m["test"]["course_loss"], 4),
+            "`class_gmm` FD": pick(lambda m: _gated(m, "fd"), 2),
+            "`class_gmm` recognisable": pick(lambda m: _gated(m, "recognisable"), 3),
+            "test KL (nats)": pick(lambda m: m["test"]["kl"], 1),
+            "test KL above the family's floor (nats)": pick(lambda m: m["test"]["kl"] - m["test"]["kl_floor"], 1),
+            "test bits/dim": pick(lambda m: m["test"]["bits_per_dim"], 4),
+            "5-NN probe": pick(lambda m: m["latent"]["knn_accuracy"], 3)}
+
+
+def _gated(m: dict, key: str):
+    """`class_gmm`'s figure where its samples pass the no-copy gate, else None (not shown)."""
+    row = m["samples"]["class_gmm"]
+    return row[key] if row["nn_train_ratio"] >= NOT_A_COPY else None
+
+
+def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, study: dict | None = None) -> str:
     """Markdown with paths relative to reports/, one section per question the study asks (`study`: the content of
     reports/study/answer.json, for the answer)."""
     parts = [
@@ -279,10 +225,10 @@ def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, noi
         "fits fresh parameters to the training images with the decoder frozen, *test* fits the test images the "
         "same way. Reconstructions decode each image's distribution mean. The evaluator network (the measuring "
         f"instrument for samples) reaches {evaluator['test_accuracy']:.4f} accuracy on the whole 10k test split.", "",
-        *answer_section(cfg, all_metrics, noise, study),
-        *reconstruction_section(all_metrics, noise, cfg.fit),
-        *samples_section(all_metrics, noise, cfg.quality.n_samples),
-        *latent_section(all_metrics, noise),
+        *answer_section(cfg, all_metrics, study),
+        *reconstruction_section(all_metrics, cfg.fit, cfg.seed),
+        *samples_section(all_metrics, cfg.quality.n_samples, cfg.seed),
+        *latent_section(all_metrics, cfg.seed),
         "## 4. Rate-distortion: what does the KL weight trade?", "",
         "A beta sweep per distribution, run as queued DVC experiments, is a separate study (not part of the default "
         "`dvc repro`): `python scripts/study.py rate-distortion queue` runs it and `... report` writes "
@@ -309,8 +255,7 @@ def stage(cfg: Config) -> str:
     from ..infra.io import write_text
 
     all_metrics = load_metrics(cfg.variants)
-    noise = read_json(paths.SEED_NOISE) if paths.SEED_NOISE.exists() else None
     study = read_json(paths.STUDY_ANSWER) if paths.STUDY_ANSWER.exists() else None
     save_figure(comparison_figure(all_metrics), paths.COMPARISON_PNG)
-    write_text(paths.REPORT, build_report(cfg, all_metrics, read_json(paths.EVALUATOR_METRICS), noise, study))
+    write_text(paths.REPORT, build_report(cfg, all_metrics, read_json(paths.EVALUATOR_METRICS), study))
     return f"report: wrote {paths.REPORT} and {paths.COMPARISON_PNG}"

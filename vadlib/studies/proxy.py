@@ -120,7 +120,7 @@ def train_fit_score(cfg: Config, variant: str, train_data: dict, test_images: to
 def train_and_fit_test(cfg: Config, variant: str, train_data: dict, test_data: dict, device: torch.device,
                        progress: bool = False):
     """Train one variant and fit the test images exactly as the train and fit stages do (no train refit); returns
-    (Trained, the fitted file's content) for `evaluate.evaluate_variant`. Used by `seed-noise` and `tune evaluate`."""
+    (Trained, the fitted file's content) for `evaluate.evaluate_variant`. Used by `tune evaluate`."""
     from ..pipeline.fit import fit_splits
 
     model, _ = train_variant(cfg, variant, train_data, device, progress=progress)

@@ -4,6 +4,7 @@
         queue every run the table and the experiments lack, start N workers, wait, then collect
     python scripts/study.py seeds collect    # finished study-* experiments -> rows of reports/study/runs.csv
     python scripts/study.py seeds report     # reports/study/runs.csv -> reports/study.md, its figure, answer.json
+                                             # and README.md's "Results at a glance" block
 
 The grid: normal, uniform, laplace x beta {0.002, 0.02, 0.2, 1.0} x seeds {0, 1, 2}, plus the AD at its default
 penalty x seeds {0, 1, 2} (39 runs, vadlib/studies/seed_study.py), at the default lengths. One run is
@@ -29,7 +30,7 @@ from ..infra.errors import VadlibError
 from ..infra.experiments import dvc, experiment_refs, export_absolute_data_root, show, wait_for_queue
 from ..infra.io import write_json, write_text
 from ..pipeline import artifacts
-from . import answer
+from . import answer, findings
 from . import seed_study as study
 
 POLL_SECONDS = 30
@@ -142,11 +143,11 @@ def collect(args) -> None:
 
 def report(args) -> None:
     cfg = load_params(args.params)
-    study.write_report(args.table, expected_runs(args.params), args.out, args.figures, args.per_image, seed=cfg.seed)
-    content = answer.answer_file(study.load_table(args.table), {n: v.beta for n, v in cfg.variants.items()},
-                                 cfg.quality.n_samples, COMMAND)
-    write_json(args.answer, content)
-    print(f"wrote {args.out} and {args.answer}")
+    study.write_report(args.table, expected_runs(args.params), args.out, args.figures)
+    df, betas = study.load_table(args.table), {n: v.beta for n, v in cfg.variants.items()}
+    write_json(args.answer, answer.answer_file(df, betas, cfg.quality.n_samples, COMMAND))
+    findings.rewrite_readme(findings.glance(df, betas), args.readme)
+    print(f"wrote {args.out}, {args.answer} and the results block of {args.readme}")
 
 
 def register(parser) -> None:
@@ -163,6 +164,7 @@ def register(parser) -> None:
     r.add_argument("--out", default=str(study.REPORT))
     r.add_argument("--figures", default=str(study.FIGURES))
     r.add_argument("--answer", default=str(artifacts.STUDY_ANSWER), help="the report stage's answer (JSON)")
+    r.add_argument("--readme", default=str(findings.README), help="the README whose study-results block to rewrite")
     r.set_defaults(func=report)
     for p in (q, c, r):
         p.add_argument("--params", default="params.yaml")

@@ -2,8 +2,8 @@
 
 One run is one DVC experiment `study-<variant>-b<beta>-s<seed>` (`scripts/study.py seeds` queues, collects and
 reports them). Each finished run becomes one row of `reports/study/runs.csv`; its per-test-image errors are copied
-beside it (`reports/study/per_image/<run>.csv`). The table's schema and the statistics that judge it live in
-`study_stats` (the report stage reads them too); they are re-exported here for the script.
+beside it (`reports/study/per_image/<run>.csv`). The table's schema, the judged figures and their margins live in
+`table` (re-exported here for the script); the one analysis that judges them in `table.compare`.
 """
 from __future__ import annotations
 
@@ -15,17 +15,32 @@ from typing import Sequence
 
 from ..infra.errors import VadlibError
 from ..infra.io import write_text
-from . import ablation
 from ..infra.markdown import MISSING
-from ..infra.markdown import table as md_table
 from ..infra.markdown import sig as _fmt
-from ..measure.comparisons import paired_bootstrap
-from ..core.images import N_PIXELS
+from ..infra.markdown import table as md_table
+from ..measure.comparisons import DIFFERS, EQUIVALENT, NOT_RESOLVED
 from ..measure.course import COURSE_REPORT
-from ..measure.reconstruction import course_loss_from_squared_errors
-from .table import (AD, COLUMNS, FAMILIES, FIXED_COLUMNS, FIXED_SAMPLERS, HEADLINE,  # noqa: F401
-                    METRIC_COLUMNS, TABLE, append_rows, cell_stats, load_table, pairwise, read_per_image, read_rows,
-                    row_key)
+from ..measure.generation import NOT_A_COPY
+from . import ablation
+from .findings import counts, effect_text, family_rows, gate_counts, num, pm
+from .table import (  # noqa: F401
+    AD,
+    COLUMNS,
+    FAMILIES,
+    FIXED_COLUMNS,
+    FIXED_SAMPLERS,
+    HEADLINE,
+    MARGINS,
+    METRIC_COLUMNS,
+    NELBO,
+    TABLE,
+    append_rows,
+    cell_stats,
+    compare,
+    load_table,
+    read_rows,
+    row_key,
+)
 
 BETAS = (0.002, 0.02, 0.2, 1.0)
 SEEDS = tuple(range(10))  # where the answer is open: the default beta, 0.2, 1.0 and the AD
@@ -122,16 +137,12 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
 
 # -- the report ----------------------------------------------------------------------------------------------------
 
-def _verdict(real) -> str:
-    return "undetermined (< 2 seeds)" if real is None else ("**real**" if real else "not real")
-
-
 def _figure(df, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     from ..infra.figures import save_figure
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    fig, axes = plt.subplots(2, 4, figsize=(20, 8), constrained_layout=True)
     for ax, (metric, title) in zip(axes.flat, HEADLINE.items()):
         stats = cell_stats(df, metric)
         for family in FAMILIES:
@@ -144,16 +155,21 @@ def _figure(df, path: Path) -> None:
             ax.axhline(m, color="k", ls="--", lw=1, label=f"ad (penalty {ad.beta.iloc[0]:g})")
             ax.axhspan(m - sd, m + sd, color="k", alpha=0.1)
         ax.set(xscale="log", xlabel="beta (KL weight)", title=title)
-        ax.legend(fontsize=7)
-    fig.suptitle("Mean over seeds, error bars: seed std")
+        if stats.empty:
+            ax.text(0.5, 0.5, "no values yet", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(HEADLINE):]:
+        ax.axis("off")
+    fig.suptitle("Mean over seeds, error bars: seed std (sample figures: gate-passing runs only)")
     save_figure(fig, path)
 
 
-# the other figures the report tabulates per cell (not judged pairwise)
+# the other figures the report tabulates per cell (not judged)
 MORE = {"best_fd": "best sampler's FD", "best_precision": "precision", "best_recall": "recall",
         "best_density": "density", "best_coverage": "coverage", "logreg_accuracy": "logistic probe (standardised)",
         "logreg_unscaled_accuracy": "logistic probe (as is)", "active_units": "active units",
-        "test_code_log_likelihood": "test codes' log-likelihood (nats)"}
+        "test_code_log_likelihood": "test codes' log-likelihood (nats)", "test_nelbo": NELBO}
 
 
 def _picks(group) -> str:
@@ -163,107 +179,153 @@ def _picks(group) -> str:
 
 
 def _cells_table(df, columns: dict[str, str], seeds: bool = False) -> list[str]:
-    """One markdown row per (variant, beta): each column's mean ± sample std over seeds (– where empty or one seed)."""
+    """One markdown row per (variant, beta): each column's mean ± sample std (n seeds) (– where empty)."""
     rows = []
     for (variant, beta), group in df.groupby(["variant", "beta"]):
-        cells = []
-        for metric in columns:
-            v = group[metric].dropna()
-            spread = _fmt(v.std(ddof=1)) if len(v) > 1 else MISSING
-            cells.append(MISSING if v.empty else f"{_fmt(v.mean())} ± {spread}")
+        cells = [pm(v, metric) if len(v := group[metric].dropna()) else MISSING for metric in columns]
         rows.append([variant, f"{beta:g}", *([str(group.seed.nunique())] if seeds else []), *cells])
     return md_table(["variant", "beta", *(["seeds"] if seeds else []), *columns.values()], rows)
 
 
+def _header(table, out: Path) -> list[str]:
+    """The title, the design and the analysis, with every term defined on first use."""
+    margins = ", ".join(f"{HEADLINE[f]} {num(MARGINS[f], f)}" for f in HEADLINE)
+    return ["# What does the latent distribution change? The seed-replicated study", "",
+            f"Written by `python scripts/study.py seeds report` from [`{Path(table).as_posix()}`]"
+            f"({Path(os.path.relpath(table, out.parent)).as_posix()}). Each row is one DVC experiment "
+            "`study-<variant>-b<beta>-s<seed>` at the default training, fitting and 5000 draws per sampler, scored by "
+            "the whole `evaluate` stage: `dvc exp run --queue -n study-<variant>-b<beta>-s<seed> -S seed=<seed> "
+            "-S variants.<variant>.beta=<beta> evaluate@<variant>` (`python scripts/study.py seeds queue`). The seed "
+            "is the global `seed`: the evaluator network (the measuring instrument) is retrained per seed, so runs at "
+            "one seed share data, decoder initialisation and instrument, and form a block.", "",
+            "**Terms.** *course_loss*: the course's reconstruction measure (0-255 scale, batches of 64), lower is "
+            "better. *FD*: Frechet distance between samples and test images in the evaluator's feature space, lower "
+            "is better. *recognisable*: the share of samples the evaluator classifies with confidence. *`class_gmm`*: "
+            "the sampler that fits one Gaussian mixture per class to the train codes. *The no-copy gate*: a sampler's "
+            "samples count only when their mean distance to the nearest training image (evaluator features) is >= "
+            f"{NOT_A_COPY} x that of real test images; sample figures here come from gate-passing runs only. *nats*: "
+            "natural-log units of information (KL to N(0, I) per image); a family's *floor* is the least KL its "
+            "posteriors can have (Uniform and Laplace cannot match N(0, I)). *bits/dim*: the test images' importance-sampled "
+            "negative log-likelihood, -log2 p(x) per pixel, lower is better.", "",
+            "**The analysis** (`vadlib/measure/comparisons.py`, one rule for every comparison). Per figure and beta "
+            "the model value ~ C(variant) + C(seed) is fitted by OLS on the seeds every compared variant has; each "
+            "pair's contrast B − A comes with its 95% interval, and the F-test of the variant term asks whether any "
+            "family differs. The AD, at its own penalty, is compared with every family cell the same way. Holm's "
+            "correction runs over all contrasts of one figure (and, separately, over its F-tests); equivalence is a "
+            f"TOST against a stated margin ({margins}; `MARGINS` in `vadlib/studies/table.py`, reasons in "
+            "[docs/method.md](../docs/method.md#comparing-variants)). Each pair gets one of three verdicts: "
+            "**differs** (Holm p < 0.05), **equivalent** (within the margin, Holm-adjusted TOST p < 0.05) or **not "
+            "resolved**."]
+
+
+def _pair_rows(rows) -> list[list[str]]:
+    """Markdown cells of contrasts: A, B, B − A, 95% CI, Holm p, TOST p (Holm), margin, verdict, seeds."""
+    out = []
+    for _, r in rows.iterrows():
+        f = r["figure"]
+        a = r["A"] if r["beta_A"] == r["beta"] else f"{r['A']} (beta {float(r['beta_A']):g})"
+        verdict = f"**{r['verdict']}**" if r["verdict"] != NOT_RESOLVED else r["verdict"]
+        out.append([a, r["B"], num(r["estimate"], f), f"[{num(r['ci_low'], f)}, {num(r['ci_high'], f)}]",
+                    _fmt(r["p_adjusted"], 2), _fmt(r["p_tost_adjusted"], 2), num(r["margin"], f), verdict,
+                    str(int(r["n_seeds"]))])
+    return out
+
+
+def _comparisons(df, cmp) -> list[str]:
+    """Per headline figure and beta: the family F-test and every pair, the AD's against the families included."""
+    import numpy as np
+
+    lines = ["", "## Comparisons", "",
+             "Per figure and beta: the F-test of the family effect, then each pair; rows naming the AD compare it at "
+             "its own penalty with the families at that beta. TOST p is Holm-adjusted like p."]
+    head = ["A", "B", "B − A", "95% CI", "Holm p", "TOST p", "margin", "verdict", "seeds"]
+    for figure, title in HEADLINE.items():
+        v = cmp.verdicts[cmp.verdicts.figure == figure]
+        lines += ["", f"### {title}"]
+        if v.empty:
+            lines.append("\nNot compared: " + ("no values in any run yet." if not df[figure].notna().any() else
+                                              "no two variants share 2 seeds with values (notes below)."))
+            continue
+        for beta in sorted(v.beta.astype(float).unique()):
+            rows = v[np.isclose(v.beta.astype(float), beta)]
+            effect = effect_text(cmp.effects, figure, beta)
+            lines += ["", f"beta {beta:g}: family effect {effect or 'not tested (fewer than two families)'}; "
+                      f"{counts(rows)}.", "", *md_table(head, _pair_rows(rows))]
+    return lines
+
+
+def _gate_table(df) -> list[str]:
+    """Per cell, how many seeds' samples pass the no-copy gate, for `class_gmm`, the prior and the best sampler."""
+    rows, none = [], []
+    for (variant, beta), group in df.groupby(["variant", "beta"]):
+        c = gate_counts(group)
+        rows.append([variant, f"{beta:g}", str(c["runs"]), str(c["class_gmm"]), str(c["prior"]), str(c["best"]),
+                     _picks(group)])
+        if not c["class_gmm"]:
+            none.append(f"{variant} {beta:g}")
+    text = (f"In {', '.join(none)} no seed's `class_gmm` samples pass the gate, so the sample figures of those cells "
+            "are not compared." if none else "Every cell has gate-passing `class_gmm` runs.")
+    return ["", "## The no-copy gate", "",
+            "Seeds whose samples pass (`<sampler>_nn_train_ratio` >= "
+            f"{NOT_A_COPY}); the best sampler is chosen among those that pass (\"none\" when none does) and can "
+            "change with beta and seed, so the compared sample figures are `class_gmm`'s.", "",
+            *md_table(["variant", "beta", "seeds", "class_gmm passes", "prior passes", "a best sampler",
+                       "best sampler, FD (per seed)"], rows), "", text]
+
+
+def _per_beta(cmp) -> list[str]:
+    """Per beta, which figures differ, which are equivalent, which stay unresolved (all that beta's pairs)."""
+    import numpy as np
+
+    v = cmp.verdicts
+    lines = ["", "## Per beta", ""]
+    if v.empty:
+        return lines + ["Nothing compared yet."]
+    for beta in sorted(v.beta.astype(float).unique()):
+        said = []
+        for verdict, word in ((DIFFERS, "differ"), (EQUIVALENT, "equivalent"), (NOT_RESOLVED, "not resolved")):
+            figs = []
+            for figure, title in HEADLINE.items():
+                fam = family_rows(v, figure, beta)
+                ad = v[(v.figure == figure) & np.isclose(v.beta.astype(float), beta) & (v.A == AD)]
+                k = int((fam.verdict == verdict).sum()) + int((ad.verdict == verdict).sum())
+                if k:
+                    figs.append(f"{title} ({k} of {len(fam) + len(ad)})")
+            if figs:
+                said.append(f"{word}: " + ", ".join(figs))
+        lines.append(f"- beta {beta:g} (pairs of families, and the AD against each): " + "; ".join(said) + ".")
+    return lines
+
+
 def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | os.PathLike = REPORT,
-                 figures: str | os.PathLike = FIGURES, per_image_dir: str | os.PathLike = PER_IMAGE_DIR,
-                 n_boot: int = 10000, seed: int = 0, ablation_table: str | os.PathLike = ablation.TABLE) -> str:
+                 figures: str | os.PathLike = FIGURES, ablation_table: str | os.PathLike = ablation.TABLE) -> str:
     """Write the study's markdown report (and its figure) from the table; returns the text. Lists missing runs.
     The Uniform ablation's table (`ablation_table`, when present) closes it."""
-    out, figures, per_image_dir = Path(out), Path(figures), Path(per_image_dir)
+    out, figures = Path(out), Path(figures)
     df = load_table(table)
     have = {row_key(r) for r in df.to_dict("records")}
     missing = [r.name for r in expected if r.key not in have]
-    lines = ["# What does the latent distribution change? The seed-replicated study", "",
-             f"Written by `python scripts/study.py seeds report` from [`{Path(table).as_posix()}`]"
-             f"({Path(os.path.relpath(table, out.parent)).as_posix()}). Each row is one DVC experiment "
-             "`study-<variant>-b<beta>-s<seed>` at the default training, fitting and 5000 draws per sampler, scored by "
-             "the whole `evaluate` stage. A difference between two cells (variant, beta) is called **real** only when "
-             "|mean difference| > 3 x U, U the larger of the two cells' 95% one-sided upper bounds of the seed std "
-             "(chi-square: 4.4 x the std for 3 seeds).", "",
-             "One run: `dvc exp run --queue -n study-<variant>-b<beta>-s<seed> -S seed=<seed> "
-             "-S variants.<variant>.beta=<beta> evaluate@<variant>` (`python scripts/study.py seeds queue`), "
-             "which reruns that variant's train, fit and evaluate. The seed is the global `seed`: the evaluator "
-             "network (the measuring instrument) is retrained per seed, so runs at one seed share data, decoder "
-             "initialisation and instrument, and the spread over seeds includes the instrument's noise. The negative "
-             "ELBO is in nats per image under a Gaussian pixel likelihood on [0, 1] pixels whose variance is the "
-             "train reconstructions' MSE (a density, comparable between runs, not with discrete-likelihood figures).",
-             "",
-             f"Runs present: {len(df)} of {len(expected)} expected."]
+    lines = [*_header(table, out), "", f"Runs present: {len(df)} of {len(expected)} expected."]
     if missing:
         lines += ["", f"Missing runs ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing) + "."]
     if df.empty:
         lines += ["", "No runs yet: `python scripts/study.py seeds queue` runs them, `collect` adds them to the table."]
-        lines += ablation_section(ablation_table, out)
-        text = "\n".join(lines) + "\n"
-        write_text(out, text)
-        return text
+        return _finish(lines + ablation_section(ablation_table, out), out)
     fig_path = figures / "study.png"
     _figure(df, fig_path)
+    cmp = compare(df)
     lines += ["", f"![headline figures against beta]({Path(os.path.relpath(fig_path, out.parent)).as_posix()})", "",
-              "## Cells: mean ± seed std", "", *_cells_table(df, HEADLINE, seeds=True)]
-    lines += ["", "More figures per cell, mean ± seed std: the best sampler's FD and PRDC (the best sampler can differ "
-              "between seeds, below), the logistic probes, active units, and the test codes' log-likelihood under "
-              "the best fitted density.", "", *_cells_table(df, MORE)]
-    lines += ["", "Samples are compared on one sampler's raw figures, `class_gmm` (the default pipeline's best), in every "
-              "run. The best sampler of a run (lowest FD against held-out images among those that pass the no-copy "
-              "gate) can change with beta, and its FD with it:", "",
-              *md_table(["variant", "beta", "best sampler, FD (per seed)"],
-                        ([variant, f"{beta:g}", _picks(group)] for (variant, beta), group in df.groupby(["variant", "beta"])))]
-    judged = [p for metric in HEADLINE for p in pairwise(df, metric)]
-    lines += ["", "## Pairwise: which differences are real by the seed rule", "",
-              *md_table(["figure", "A", "B", "B − A", "3 x U", "verdict"],
-                        ([HEADLINE[p["metric"]], p["a"], p["b"], _fmt(p["diff"]), _fmt(p["threshold"]),
-                          _verdict(p["real"])] for p in judged))]
-    lines += ["", "## Paired bootstrap: test reconstruction, same beta and seed", "",
-              "B's minus A's test MSE (per pixel, [0, 1]) and test course_loss, both from the per-image squared "
-              f"errors; 95% percentile interval from {n_boot} resamples of the test images, the same resample for A "
-              f"and B (numpy, seed {seed}; course_loss recomputed over each resample's batches of 64).", "",
-              ]
-    boot_rows, boot = 0, []
-    for (beta, s), group in df.groupby(["beta", "seed"]):
-        runs = {r["variant"]: r["run"] for r in group.to_dict("records") if r["variant"] in FAMILIES}
-        names = [f for f in FAMILIES if f in runs]
-        for i, fa in enumerate(names):
-            for fb in names[i + 1:]:
-                pa, pb = per_image_dir / f"{runs[fa]}.csv", per_image_dir / f"{runs[fb]}.csv"
-                if not (pa.exists() and pb.exists()):
-                    continue
-                sa, sb = read_per_image(pa), read_per_image(pb)
-                boot_rows += 1
-                for figure, stat in (("test MSE", lambda x: x.mean(axis=-1) / N_PIXELS),
-                                     ("test course_loss", course_loss_from_squared_errors)):
-                    r = paired_bootstrap(sa, sb, n_boot, seed, statistic=stat)
-                    boot.append([f"{beta:g}", str(int(s)), fa, fb, figure, _fmt(r["diff"]),
-                                 f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]", "yes" if r["excludes_zero"] else "no"])
-    if not boot_rows:
-        boot.append([MISSING] * 6 + ["no pair of runs with per-image files yet", MISSING])
-    lines += md_table(["beta", "seed", "A", "B", "figure", "B − A", "95% interval", "excludes 0"], boot)
-    lines += ["", "## Per beta", ""]
-    for beta in sorted(df.beta.unique()):
-        fam = [p for p in judged if p["beta"] == beta and p["a"].split()[0] in FAMILIES]
-        real = [f"{HEADLINE[p['metric']]} ({p['a'].split()[0]} vs {p['b'].split()[0]}: {_fmt(p['diff'])})"
-                for p in fam if p["real"]]
-        open_ = sum(p["real"] is None for p in fam)
-        if not fam:
-            sentence = "fewer than two families present, nothing to compare."
-        elif real:
-            sentence = "real differences between families: " + "; ".join(real) + "."
-        else:
-            sentence = f"no difference between families is real by the seed rule ({len(fam)} comparisons"
-            sentence += f", {open_} undetermined)." if open_ else ")."
-        lines.append(f"- beta {beta:g}: {sentence}")
-    lines += ablation_section(ablation_table, out)
+              "## Cells: mean ± seed std (n seeds)", "", *_cells_table(df, HEADLINE, seeds=True),
+              "", "More figures per cell, not judged: the best sampler's FD and PRDC (the best sampler can differ "
+              "between seeds), the logistic probes, active units, the test codes' log-likelihood under the best "
+              "fitted density, and the " + NELBO + ".", "", *_cells_table(df, MORE)]
+    lines += _comparisons(df, cmp) + _gate_table(df)
+    lines += ["", "## Notes from the analysis", "", *(f"- {n}" for n in cmp.notes or ["none"])]
+    lines += _per_beta(cmp)
+    return _finish(lines + ablation_section(ablation_table, out), out)
+
+
+def _finish(lines: list[str], out: Path) -> str:
     text = "\n".join(lines) + "\n"
     write_text(out, text)
     return text

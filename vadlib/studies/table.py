@@ -1,5 +1,6 @@
-"""The seed study's table of runs: its schema, reading and appending rows, cells (one variant at one beta) and the
-pairs of cells the comparisons judge (`vadlib/measure/comparisons.py` holds the statistics themselves).
+"""The seed study's table of runs: its schema, reading and appending rows, the figures derived on loading (KL above
+the family's floor, sample figures masked by the no-copy gate), the judged figures with their equivalence margins,
+and the one analysis that judges them (`compare`; the statistics live in `vadlib/measure/comparisons.py`).
 
 Each finished study run is one row of `reports/study/runs.csv` (vadlib/studies/seed_study.py fills it).
 """
@@ -10,11 +11,10 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
 from ..infra.errors import VadlibError
 from ..infra.tables import read_table, write_table
-from ..measure.comparisons import seed_rule
+from ..measure.comparisons import StudyComparison, compare_table
+from ..measure.generation import NOT_A_COPY
 from ..pipeline import artifacts
 
 FAMILIES = ("normal", "uniform", "laplace")
@@ -32,10 +32,18 @@ METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test
                   "test_code_log_likelihood")
 COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:7], "best_sampler", *METRIC_COLUMNS[7:],
            "baseline", "experiment", "machine", "cpu", "evaluator_md5", "seconds")
-# the figures the report judges, with their titles; lower is better for the first, second and fourth
-HEADLINE = {"test_course_loss": "test course_loss", "class_gmm_fd": "class_gmm FD",
-            "class_gmm_recognisable": "class_gmm recognisable", "test_kl": "test KL (nats)",
-            "test_nelbo": "test negative ELBO (nats)", "knn_accuracy": "5-NN probe"}
+# the figures the study judges, with their titles; lower is better for course_loss, FD, the KLs and bits/dim. Sample
+# figures count only where the sampler passes the no-copy gate (`load_table` masks the rest).
+HEADLINE = {"test_course_loss": "test course_loss", "class_gmm_fd_gated": "class_gmm FD (gated)",
+            "class_gmm_recognisable_gated": "class_gmm recognisable (gated)", "test_kl": "test KL (nats)",
+            "test_kl_above_floor": "test KL above the family's floor (nats)", "test_bits_per_dim": "test bits/dim",
+            "knn_accuracy": "5-NN probe"}
+# The one place the equivalence margins are stated (figure -> the largest difference that does not matter; the
+# reasons: docs/method.md, "Comparing variants"). A difference inside its margin is called "equivalent".
+MARGINS = {"test_course_loss": 0.0005, "test_kl": 1.0, "test_kl_above_floor": 1.0, "test_bits_per_dim": 0.005,
+           "class_gmm_fd_gated": 0.5, "class_gmm_recognisable_gated": 0.02, "prior_fd_gated": 0.5,
+           "prior_recognisable_gated": 0.02, "knn_accuracy": 0.01}
+NELBO = "negative ELBO, Gaussian pixels at the train MSE (not comparable between variants)"
 
 
 # -- the table ---------------------------------------------------------------------------------------------------------
@@ -96,7 +104,30 @@ def load_table(path: str | os.PathLike = TABLE):
             df[col] = pd.to_numeric(df[col].mask(df[col] == ""), errors="raise")
         except (ValueError, TypeError) as exc:
             raise VadlibError(f"{path}: column {col} holds a value that is not a number ({exc})") from None
+    return with_derived(df)
+
+
+def with_derived(df):
+    """The derived columns: `test_kl_above_floor` (the KL a family could shed, its floor taken off) and per fixed
+    sampler `<s>_passes` (its samples pass the no-copy gate) with `<s>_fd_gated` and `<s>_recognisable_gated`, NaN
+    where they do not: samples that copy training images are not compared."""
+    df = df.copy()
+    df["test_kl_above_floor"] = df["test_kl"] - df["test_kl_floor"]
+    for s in FIXED_SAMPLERS:
+        passes = df[f"{s}_nn_train_ratio"] >= NOT_A_COPY  # NaN (no such sampler) fails
+        df[f"{s}_passes"] = passes
+        for k in ("fd", "recognisable"):
+            df[f"{s}_{k}_gated"] = df[f"{s}_{k}"].where(passes)
     return df
+
+
+def compare(df) -> StudyComparison:
+    """The study's one analysis of the headline figures: per beta the families' seed-blocked contrasts and F-test,
+    and the AD against every family cell; Holm over each figure's contrasts, TOST against MARGINS."""
+    order = {v: i for i, v in enumerate((AD, *FAMILIES))}  # pairs read B − A in this order: families against the AD
+    ranked = df.assign(_rank=df.variant.map(order).fillna(len(order))).sort_values(["_rank", "beta", "seed"],
+                                                                                     kind="stable")
+    return compare_table(ranked.drop(columns="_rank"), list(HEADLINE), MARGINS, family_by=("beta",), reference=AD)
 
 
 # -- statistics ----------------------------------------------------------------------------------------------------
@@ -105,37 +136,3 @@ def cell_stats(df, metric: str):
     """mean, sample std (ddof 1; NaN for one seed) and n of `metric` over seeds, per (variant, beta)."""
     vals = df.dropna(subset=[metric])
     return vals.groupby(["variant", "beta"])[metric].agg(mean="mean", std="std", n="count").reset_index()
-
-
-def read_per_image(path: str | os.PathLike, column: str = "squared_error") -> np.ndarray:
-    """One column of a per-image CSV (metrics/per_image/<variant>.csv as collected), in image order."""
-    import pandas as pd
-
-    df = pd.read_csv(path)
-    if column not in df or "image" not in df:
-        raise VadlibError(f"{path}: no `image` and `{column}` columns (got {', '.join(df.columns)})")
-    return df.sort_values("image")[column].to_numpy(dtype=float)
-
-
-def pairwise(df, metric: str) -> list[dict]:
-    """The seed rule for every pair of families at the same beta, and the AD against every family cell."""
-    out = []
-    cells = {(v, b): g[metric].dropna().to_numpy() for (v, b), g in df.groupby(["variant", "beta"])}
-    families = [f for f in FAMILIES if any(v == f for v, _ in cells)]
-    for beta in sorted({b for _, b in cells}):
-        for i, fa in enumerate(families):
-            for fb in families[i + 1:]:
-                a, b = cells.get((fa, beta)), cells.get((fb, beta))
-                if a is not None and b is not None and a.size and b.size:
-                    out.append({"metric": metric, "a": f"{fa} b{beta:g}", "b": f"{fb} b{beta:g}", "beta": beta,
-                                **seed_rule(a, b)})
-    for (v, beta), a in sorted(cells.items()):
-        if v != AD or not a.size:
-            continue
-        for (fb, bb), b in sorted(cells.items()):
-            if fb in FAMILIES and b.size:
-                out.append({"metric": metric, "a": f"{AD} b{beta:g}", "b": f"{fb} b{bb:g}", "beta": bb,
-                            **seed_rule(a, b)})
-    return out
-
-
