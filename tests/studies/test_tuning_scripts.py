@@ -105,7 +105,7 @@ def test_headline_without_a_best_sampler_has_no_sample_figures():
 
 # -- tuning scores on the validation images, never on the test images ---------------------------------------------
 
-TUNING_MODULES = ("tune", "fit_recipes", "sampler_sweep")  # every campaign that chooses a setting
+TUNING_MODULES = ("recipe_search", "tune", "fit_recipes", "sampler_sweep")  # every campaign that chooses a setting
 
 
 def test_tune_run_fits_the_validation_images_and_no_test_image(tmp_path, monkeypatch):
