@@ -68,11 +68,14 @@ def outputs_by_artifacts(a) -> dict[str, set[Path]]:
         "evaluator": {a.EVALUATOR, a.EVALUATOR_METRICS, a.seconds("evaluator", "evaluator")},
         "report": {a.REPORT, a.COMPARISON_PNG},
         "compare": {a.SELECTED_METRICS, a.SELECTED_TRAIN, a.SELECTED_FIT},
+        "impute_baselines": {a.IMPUTE_BASELINES, a.IMPUTE_BASELINE_CURVE, a.seconds("impute", "baselines")},
     }
     for v in VARIANTS:
         out[f"train@{v}"] = {a.model(v), a.train_curve(v), a.seconds("train", v)}
         out[f"fit@{v}"] = {a.fitted(v), a.fit_curve(v), a.seconds("fit", v)}
         out[f"evaluate@{v}"] = {a.metrics(v), a.per_image(v), a.seconds("evaluate", v)}
+        out[f"impute@{v}"] = {a.impute_metrics(v), a.impute_curve(v), a.grid_png(v, "imputation"),
+                               a.seconds("impute", v)}
         out[f"tsne@{v}"] = {a.tsne_csv(v, "train"), a.tsne_csv(v, "test"), a.tsne_png(v), a.seconds("tsne", v)}
         out[f"render@{v}"] = {a.grid_png(v, "reconstructions"), a.samples_dir(v), a.grid_png(v, "interpolations"),
                               a.seconds("render", v)}

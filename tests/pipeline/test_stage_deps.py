@@ -58,3 +58,5 @@ def test_overlay_plots_name_every_variant():
         assert plotted == variants, f"dvc.yaml's plots over {folder}/ name {sorted(plotted)}, params has {sorted(variants)}"
     for split in ("train", "test"):
         assert set(re.findall(rf"plots/tsne/([^/\s]+)_{split}\.csv", text)) == variants
+    imputed = set(re.findall(r"plots/impute/([^/\s]+)\.csv", text))
+    assert imputed == variants | {"baselines"}, f"dvc.yaml's plots over plots/impute/ name {sorted(imputed)}"

@@ -37,20 +37,34 @@ def latent_optimizer(name: str, init: Tensor, device: torch.device, lr: float):
 
 @torch.no_grad()
 def nearest_start(decoded_train: Tensor, train_params: Tensor, images01: Tensor, exclude_self: bool = False,
-                  chunk: int = 1024) -> Tensor:
+                  chunk: int = 1024, observed: Tensor | None = None) -> Tensor:
     """Warm start for fitting: each new image starts from the train row whose decoded mean is nearest in pixel space.
 
     decoded_train: [N, 1, 28, 28] decodes of the train rows' means, on the images' device. Uses only the train rows
     and the image being fitted (no labels, no other new image), so every fit stays independent of its batch mates.
     `exclude_self`: the images are the train images themselves (a refit), so row i may not start image i.
+    `observed` (imputation): 1/0 weights shaped like `images01`; the distance is then taken over each image's observed
+    pixels only (float64, so no hidden pixel's value can move it).
     """
     flat = decoded_train.flatten(1)
+    weights = observed.flatten(1) if observed is not None else None
     rows = []
     for start, x in zip(range(0, len(images01), chunk), images01.split(chunk)):
-        dist = torch.cdist(x.flatten(1), flat)
+        if weights is None:
+            dist = torch.cdist(x.flatten(1), flat)
+        else:
+            dist = masked_sq_distances(x.flatten(1), weights[start:start + len(x)], flat)
         if exclude_self:
             own = torch.arange(start, start + len(x), device=dist.device)
             dist[torch.arange(len(x), device=dist.device), own] = float("inf")
         rows.append(dist.argmin(dim=1))
     rows = torch.cat(rows)
     return train_params[rows.cpu()].clone()
+
+
+def masked_sq_distances(x: Tensor, weights: Tensor, others: Tensor) -> Tensor:
+    """[n, m] squared Euclidean distances between the rows of `x` [n, P] and `others` [m, P] over the pixels each row
+    of `x` observes (`weights` [n, P], 1 observed / 0 hidden), in float64: sum_p w_ip (x_ip - o_jp)^2."""
+    x, w, o = x.double(), weights.double(), others.double()
+    xw = x * w  # hidden values become exact zeros before anything else reads them
+    return ((xw * x).sum(1, keepdim=True) - 2 * xw @ o.T + w @ (o * o).T).clamp_min_(0)

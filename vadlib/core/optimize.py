@@ -62,12 +62,14 @@ class Loop:
     world: World = SINGLE
     steps_per_epoch: int | None = None  # equal on every rank; None: ceil(images / batch_size)
     n_total: int | None = None  # images across all ranks, for epoch means; None: this loop's images
+    observed: Tensor | None = None  # imputation: [N, 1, 28, 28] 1/0 per observed/hidden pixel, rows like `images`
 
     def step(self, idx: Tensor) -> Tensor:
         """One step on the rows `idx`: (loss, reconstruction, KL) summed over the batch."""
         net = self.net if self.net is not None else self.decoder
         with autocast(self.images.device):  # bf16 only with `precision: bf16`
-            loss, rec, kl = per_image_loss(net, self.dist, self.table(idx), self.images[idx], self.beta)
+            observed = self.observed[idx] if self.observed is not None else None
+            loss, rec, kl = per_image_loss(net, self.dist, self.table(idx), self.images[idx], self.beta, observed)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()

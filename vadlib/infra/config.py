@@ -26,8 +26,8 @@ DATA_ROOT_ENV = "VADLIB_DATA_ROOT"
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:[0-9]+)?")  # what params' `device` may say
 
 
-def _num(default, lo=None, hi=None, lo_open=False):
-    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open})
+def _num(default, lo=None, hi=None, lo_open=False, hi_open=False):
+    return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open})
 
 
 PRECISIONS = ("float32", "tf32", "bf16")  # the training loops' arithmetic; infra/runtime.py applies them
@@ -99,6 +99,18 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class ImputeConfig:
+    """Missing-pixel imputation (the `impute` stages): codes fitted on the observed pixels of the first `n_images` test
+    images, for random pixel dropout at each of `ratios` and each structured mask in `masks` (names checked where
+    they are resolved, vadlib/measure/imputation.py, so reading params needs no torch)."""
+    n_images: int = _num(200, 1, 10000)
+    ratios: tuple[float, ...] = _num((0.5,), 0.0, 1.0, hi_open=True)  # missing share of each image's pixels
+    masks: tuple[str, ...] = ("bottom_half", "centre_square")
+    samples: int = _num(20, 2, 10000)  # a VAD's completions per image (draws from its fitted posterior)
+    knn_k: int = _num(5, 1, 1000)  # the k-nearest-neighbour baseline's neighbours
+
+
+@dataclass(frozen=True)
 class TsneConfig:
     perplexity: float = _num(30.0, 1.0, 1000.0)
     n_points: int = _num(1000, 10, 70000)
@@ -164,6 +176,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     fit: FitConfig = FitConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    impute: ImputeConfig = ImputeConfig()
     tsne: TsneConfig = TsneConfig()
     render: RenderConfig = RenderConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
@@ -193,16 +206,31 @@ def _check_scalar(path: str, value: Any, tp, meta, errors: list[str]):
         errors.append(f"{path}: got {value!r}, expected {_type_name(tp)}")
         return value
     if tp in (int, float):
-        lo, hi, lo_open = meta.get("lo"), meta.get("hi"), meta.get("lo_open")
+        lo, hi, lo_open, hi_open = meta.get("lo"), meta.get("hi"), meta.get("lo_open"), meta.get("hi_open")
         if value != value or (lo is not None and (value <= lo if lo_open else value < lo)) or (
-            hi is not None and value > hi
+            hi is not None and (value >= hi if hi_open else value > hi)
         ):
             bound = f"> {lo}" if lo_open else f">= {lo}"
-            errors.append(f"{path}: got {value!r}, expected {_type_name(tp)} {bound} and <= {hi}")
+            top = f"< {hi}" if hi_open else f"<= {hi}"
+            errors.append(f"{path}: got {value!r}, expected {_type_name(tp)} {bound} and {top}")
     choices = meta.get("choices")
     if choices and value not in choices:
         errors.append(f"{path}: got {value!r}, expected one of {', '.join(map(repr, choices))}")
     return value
+
+
+def _check_list(path: str, value: Any, tp, meta, errors: list[str]) -> tuple:
+    """A list of any length (a `tuple[tp, ...]` field): each item checked like a scalar (`path[i]` in the message, the
+    field's range applying to every item), no item twice."""
+    if not isinstance(value, list):
+        errors.append(f"{path}: got {value!r}, expected a list of {_type_name(tp).split(' ', 1)[1]}s")
+        return ()
+    before = len(errors)
+    items = tuple(_check_scalar(f"{path}[{i}]", v, tp, meta, errors) for i, v in enumerate(value))
+    repeated = sorted({repr(v) for v in items if items.count(v) > 1})
+    if len(errors) == before and repeated:
+        errors.append(f"{path}: got {value!r}, which lists {', '.join(repeated)} more than once")
+    return items
 
 
 def _build(cls, raw: Any, path: str, errors: list[str]):
@@ -223,6 +251,8 @@ def _build(cls, raw: Any, path: str, errors: list[str]):
             values[f.name] = _build(tp, value, where + ".", errors)
         elif typing.get_origin(tp) is dict:
             values[f.name] = _build_variants(value, where, errors)
+        elif typing.get_origin(tp) is tuple and typing.get_args(tp)[-1] is Ellipsis:
+            values[f.name] = _check_list(where, value, typing.get_args(tp)[0], f.metadata, errors)
         elif typing.get_origin(tp) is tuple:
             n = len(typing.get_args(tp))
             if not (isinstance(value, list) and len(value) == n and all(type(v) is int and v >= 1 for v in value)):

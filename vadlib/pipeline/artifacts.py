@@ -63,6 +63,20 @@ def fit_curve(variant: str) -> Path:
     return Path("plots/fit") / f"{variant}.csv"
 
 
+def impute_metrics(variant: str) -> Path:
+    """The impute stage's scores of one variant; `IMPUTE_BASELINES` holds the baselines' (no variant of that name)."""
+    return Path("metrics/impute") / f"{variant}.json"
+
+
+def impute_curve(variant: str) -> Path:
+    """Missing-pixel scores against the missing ratio: one row per `impute.ratios` entry."""
+    return Path("plots/impute") / f"{variant}.csv"
+
+
+IMPUTE_BASELINES = impute_metrics("baselines")  # the impute_baselines stage: k-NN and train-mean imputation
+IMPUTE_BASELINE_CURVE = impute_curve("baselines")
+
+
 def tsne_csv(variant: str, split: str) -> Path:
     return Path("plots/tsne") / f"{variant}_{split}.csv"
 

@@ -17,21 +17,31 @@ from ..infra.runtime import generator, seed_everything
 def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images_uint8: torch.Tensor,
                 seed: int, purpose: str, progress: bool = True,
                 train_params: torch.Tensor | None = None, exclude_self: bool = False,
-                where: str = "variants.<variant>.distribution") -> tuple[torch.Tensor, dict]:
+                where: str = "variants.<variant>.distribution",
+                observed: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Fit parameters for `images_uint8` [N, 28, 28]; returns (params on CPU, per-epoch history).
 
     Same objective as training, decoder frozen, BN in inference mode, so every image's fit is independent of its
     batch mates. Start (`fit.init`): `nearest` copies the train row whose decode is nearest to the image (needs
     `train_params`); `random` is the course's start (labels of new images are unknown, so no class start).
+
+    `observed` (imputation): bool [N, 28, 28], True on the pixels each image shows. The hidden pixels are zeroed on
+    arrival, the nearest start compares observed pixels only and the reconstruction term sums over observed pixels
+    only (`per_image_loss`), so a hidden pixel's value cannot change the fit; the KL term is the fit's. A mask that
+    shows every pixel is no mask: the fit is then `fit`'s, bit for bit.
     """
     device = next(decoder.parameters()).device
     dist = get_distribution(variant.distribution, where)  # `where`: the params key, for an unknown name's message
     images = to_unit(images_uint8, device=device)
+    weights = None
+    if observed is not None and not bool(observed.all()):
+        weights = observed.reshape(images.shape).to(device=device, dtype=images.dtype)
+        images = images * weights
     if fit.init == "nearest":
         if train_params is None:
             raise ValueError("fit.init 'nearest' needs the trained rows (train_params)")
         decoded = decode_images(decoder, dist.mean(train_params)).to(device)
-        init = nearest_start(decoded, train_params, images, exclude_self)
+        init = nearest_start(decoded, train_params, images, exclude_self, observed=weights)
     else:
         init = initial_params(dist, images.shape[0], decoder.latent_dim, "random", variant.init_scale,
                               variant.init_width, generator(seed, f"init/{purpose}"))
@@ -40,7 +50,7 @@ def fit_latents(decoder: Decoder, variant: VariantConfig, fit: FitConfig, images
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps, fit.schedule))
     seed_everything(seed, f"noise/{purpose}")
     loop = Loop(decoder, dist, table, images, variant.beta, fit.epochs, fit.batch_size, [optimizer], [scheduler],
-                generator(seed, f"shuffle/{purpose}"), train_decoder=False, label=purpose)
+                generator(seed, f"shuffle/{purpose}"), train_decoder=False, label=purpose, observed=weights)
     history = loop.run(progress=progress)
     return table.weight.detach().cpu(), history
 
