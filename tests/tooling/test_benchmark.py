@@ -82,6 +82,19 @@ def test_checkpoint_cost_writes_the_whole_loop_state_rows_and_both_moments(tmp_p
     assert sizes[1] - sizes[0] == pytest.approx(4.8, rel=0.02)
 
 
+@pytest.mark.slow
+def test_impute_time_times_each_stage_and_the_fit_reference(tmp_path):
+    out = tmp_path / "impute"
+    subprocess.run([sys.executable, str(BENCH / "impute_time.py"), "--variants", "ad", "normal", "--threads", "1",
+                    "--set", "impute.n_images=4", "--set", "impute.samples=2", "--set", "fit.epochs=1",
+                    "--set", "data.n_test=8", "--out", str(out)], check=True, capture_output=True, text=True, cwd=ROOT)
+    result = json.loads((out / "results.json").read_text())
+    assert list(result["stages"]) == ["impute@ad", "impute@normal", "impute_baselines"]
+    assert all(row["seconds"] > 0 for row in result["stages"].values())
+    assert result["reference"]["stage"] == "fit@ad" and result["total_over_reference"] > 0
+    assert result["impute"]["n_images"] == 4 and "| **total** |" in (out / "results.md").read_text()
+
+
 def _sweep_row(variant, settings, temperature, recognisable_vs_real):
     return {"variant": variant, "settings": settings, "temperature": temperature, "test_course_loss": 0.09876,
             "train_course_loss": 0.04, "best_sampler": "class_gmm", "best_fd": 8.1, "fd_vs_baseline": 0.134,
