@@ -56,6 +56,7 @@ def project(tmp_path_factory):
     params["evaluator"].update(epochs=1, n_val=100)
     params["quality"].update(n_samples=20)
     params["evaluate"].update(likelihood_images=10, likelihood_samples=100)
+    params["impute"].update(n_images=8, samples=4)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("VADLIB_DATA_ROOT", None)
@@ -68,7 +69,8 @@ def project(tmp_path_factory):
 
 def test_every_stage_runs_and_every_output_parses(project):
     repo, env, first = project
-    expected = {"prepare", "evaluator", "report", "compare"} | {f"{s}@{v}" for s in ("train", "fit", "evaluate", "tsne", "render") for v in VARIANTS}
+    expected = {"prepare", "evaluator", "report", "compare", "impute_baselines"} | {
+        f"{s}@{v}" for s in ("train", "fit", "evaluate", "impute", "tsne", "render") for v in VARIANTS}
     assert set(_ran_stages(first)) == expected
     for v in VARIANTS:
         m = json.loads((repo / f"metrics/variants/{v}.json").read_text())
@@ -83,10 +85,16 @@ def test_every_stage_runs_and_every_output_parses(project):
             lines = (repo / csv).read_text().splitlines()
             assert len(lines) >= 3 and "," in lines[0], csv
         assert_best_sampler_passes_the_gate(m, v)
-        for png in ("reconstructions", "interpolations", "tsne", "samples/prior", "samples/gaussian", "samples/gmm",
+        imputed = json.loads((repo / f"metrics/impute/{v}.json").read_text())
+        assert imputed["n_images"] == 8 and list(imputed["conditions"]) == ["random_0.5", "bottom_half", "centre_square"]
+        assert (imputed["conditions"]["bottom_half"]["uncertainty"]["coverage_90"] is None) == (v == "ad")
+        assert (repo / f"plots/impute/{v}.csv").read_text().startswith("ratio,mse_missing,")
+        for png in ("reconstructions", "interpolations", "imputation", "tsne", "samples/prior", "samples/gaussian", "samples/gmm",
                     "samples/posterior"):
             assert (repo / f"plots/images/{v}/{png}.png").read_bytes()[:4] == b"\x89PNG"
     assert (repo / "plots/images/comparison.png").exists()
+    assert set(json.loads((repo / "metrics/impute/baselines.json").read_text())["conditions"]["random_0.5"]) >= {
+        "knn", "mean"}
     report = (repo / "reports/report.md").read_text()
     assert all(f"## {i}." in report for i in (1, 2, 3, 4))
     metrics = {v: json.loads((repo / f"metrics/variants/{v}.json").read_text()) for v in VARIANTS}
@@ -99,7 +107,7 @@ def test_every_stage_runs_and_every_output_parses(project):
     assert data["n_train"] == 40 and sum(data["train_per_class"].values()) == 40
     shown = _run(["dvc", "metrics", "show"], repo, env)
     assert all(f"metrics/variants/{v}.json" in shown for v in VARIANTS)
-    for stage in ("train", "fit", "evaluate", "tsne", "render"):
+    for stage in ("train", "fit", "evaluate", "impute", "tsne", "render"):
         timing = json.loads((repo / f"metrics/seconds/{stage}/ad.json").read_text())
         assert timing[f"{stage}_seconds"] > 0 and timing["device"].startswith("cpu"), timing
 
@@ -212,7 +220,7 @@ def test_changing_one_variant_reruns_only_its_stages_and_the_report(project):
     params["variants"]["normal"]["beta"] = 0.5
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = _run(["dvc", "repro"], repo, env)
-    assert _ran_stages(out) == sorted(["train@normal", "fit@normal", "evaluate@normal", "tsne@normal",
+    assert _ran_stages(out) == sorted(["train@normal", "fit@normal", "evaluate@normal", "impute@normal", "tsne@normal",
                                        "render@normal", "report", "compare"])
 
 
