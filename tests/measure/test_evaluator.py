@@ -261,7 +261,7 @@ def test_stage_writes_model_metrics_and_seconds(tmp_path, pool, test_full):
     metrics = json.loads((tmp_path / "metrics/evaluator.json").read_text())
     assert metrics["n_val"] == 100 and metrics["n_train"] == 100 and metrics["epochs"] == 2
     seconds = json.loads((tmp_path / "metrics/seconds/evaluator/evaluator.json").read_text())
-    assert set(seconds) == {"evaluator_seconds", "device"}
+    assert set(seconds) == {"evaluator_seconds", "device", "cpu"} and seconds["cpu"]
     net, _ = load_evaluator(tmp_path / "models/evaluator.pt", CPU)
     assert embed(net, to_unit(pool["images"][:3]))[0].shape == (3, FEATURE_DIM)
 

@@ -416,7 +416,8 @@ class LinearDecoder(nn.Module):
 
 
 def test_the_likelihood_keys_are_new_and_leave_every_other_metric_unchanged(monkeypatch):
-    cfg = tiny_config(quality={"n_samples": 20, "nearest_k": 3}, samplers={"gmm_components": 2})
+    cfg = tiny_config(quality={"n_samples": 20, "nearest_k": 3}, samplers={"gmm_components": 2},
+                      evaluate={"likelihood_images": 10, "likelihood_samples": 100})
     train, test, held = tiny_data(40, 0), tiny_data(30, 2), tiny_data(30, 1)
     dist = get_distribution("normal")
     gen = torch.Generator().manual_seed(0)
@@ -427,9 +428,14 @@ def test_the_likelihood_keys_are_new_and_leave_every_other_metric_unchanged(monk
     full = evaluate_mod.evaluate_variant(trained, fitted, train, test, held["images"], StandIn(), cfg, "normal",
                                          per_image)
     monkeypatch.setattr(evaluate_mod, "likelihood_on_test", lambda *a, **k: ({}, {}))
+    monkeypatch.setattr(evaluate_mod, "importance_likelihood", lambda *a, **k: ({}, torch.empty(0)))
     plain = evaluate_mod.evaluate_variant(trained, fitted, train, test, held["images"], StandIn(), cfg, "normal")
-    new = {k: full["test"].pop(k) for k in ("nelbo_sigma", "nelbo_rec", "nelbo")}
+    new = {k: full["test"].pop(k) for k in ("nelbo_sigma", "nelbo_rec", "nelbo", "bits_per_dim", "log_px",
+                                            "likelihood")}
     assert full == plain
+    assert 0 < new["bits_per_dim"] < 8 and new["likelihood"]["images"] == cfg.evaluate.likelihood_images
+    assert new["log_px"] == pytest.approx(np.mean(per_image["log_px"][:cfg.evaluate.likelihood_images]))
+    assert per_image["log_px"][cfg.evaluate.likelihood_images:] == [None] * (30 - cfg.evaluate.likelihood_images)
     assert new["nelbo_sigma"] == pytest.approx(math.sqrt(full["train"]["mse"]))
     assert new["nelbo"] == pytest.approx(new["nelbo_rec"] + full["test"]["kl"])
     assert list(per_image) == list(evaluate_mod.PER_IMAGE_COLUMNS) and len(per_image["squared_error"]) == 30
@@ -463,6 +469,7 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     params["fit"].update(epochs=2, batch_size=16)
     params["evaluator"].update(epochs=1, n_val=100)
     params["quality"].update(n_samples=20)
+    params["evaluate"].update(likelihood_images=5, likelihood_samples=50)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -487,7 +494,8 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     tree = _run(["git", "ls-tree", "-r", "--name-only", rev], repo, env)
     assert "metrics/variants/uniform.json" in tree and "metrics/variants/normal.json" not in tree  # target only
     per_image = (repo / study.PER_IMAGE_DIR / "study-uniform-b0.2-s1.csv").read_text().splitlines()
-    assert per_image[0] == "image,label,squared_error,kl,rec_nll,nelbo" and len(per_image) == 21
+    assert per_image[0] == "image,label,squared_error,kl,rec_nll,nelbo,log_px" and len(per_image) == 21
+    assert df.test_bits_per_dim.iloc[0] > 0 and df.test_kl_floor.iloc[0] == pytest.approx(8 * 0.1764852, rel=1e-5)
     assert "0 rows added, 0 already present" in _run([*script, "collect"], repo, env)  # resumable: nothing twice
     out = _run([*script, "queue", "--dry-run", "--only", "study-uniform-b0.2-*"], repo, env)
     assert "9 to queue" in out and "-n study-uniform-b0.2-s1 " not in out

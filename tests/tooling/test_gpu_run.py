@@ -63,7 +63,7 @@ def test_the_dry_run_does_every_step_resumes_and_reports_full_scale(tmp_path):
     params = (tmp_path / "full/params.yaml").read_text()
     # full scale (vadlib/studies/full_scale.py's one copy of the settings), then the tiny overlay
     assert "batch_size: 512" not in params and "\n  lr_decoder: 0.002828\n" in params
-    assert "## 3. the study grid" in steps[3] and " of 39 runs" in steps[3]
+    assert "## 3. the study grid" in steps[3] and " of 109 runs" in steps[3]
     assert all(f"precision {p}, batch 64: train " in steps[4] and f'"settings": ["precision={p}"' in steps[4]
                for p in ("float32", "tf32", "bf16"))
     after = prepared.stat().st_mtime_ns if prepared.exists() else None
