@@ -116,3 +116,13 @@ def test_the_script_runs_the_chosen_steps_once_and_a_rerun_skips_them(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0 and "0 runs to do" in again.stdout
     assert ablation.read_rows(table) == rows
+
+
+def test_the_conclusion_reads_the_original_recipe_rows_at_each_beta():
+    rows = [row(0, "uniform", "0.08", "0.1602"), row(0, "normal", "0.09", "0.1600"),
+            row(0, "uniform", "0.2", "0.2100", beta="1"), row(3, "uniform", "0.03", "0.15")]
+    said = ablation.conclusion(rows, {"uniform": (0.1457, 0.1644), "normal": (0.0186, 0.1112)})
+    assert "beta 0.002, test course_loss Uniform 0.1602, Normal 0.1600" in said
+    assert "beta 1" not in said  # no Normal row at beta 1: nothing to set beside it
+    assert "Uniform 0.1644, Normal 0.1112" in said and "no verdict" in said
+    assert ablation.conclusion([row(3, "uniform")], {"uniform": (0.1, 0.2), "normal": (0.1, 0.2)}) is None

@@ -118,6 +118,28 @@ def run_setting(raw_params: dict, setting: Setting, train_data: dict, test_image
             "note": ""}
 
 
+def conclusion(rows: list[dict], original: dict[str, tuple[float, float]]) -> str | None:
+    """What the table supports about the original Uniform failure, from the original recipe's rows (step 0, dense
+    Adam) at each KL weight: whether Uniform's test loss comes near the original report's, and whether Normal, run
+    the same way, fails alike. Single runs: a description, not a verdict."""
+    firsts = {}
+    for r in rows:
+        if int(r["step"]) == 0 and r.get("test_course_loss") not in ("", None):
+            firsts.setdefault((int(r["train_epochs"]), int(r["fit_epochs"]), f"{float(r['beta']):g}"), {})[
+                r["family"]] = float(r["test_course_loss"])
+    said = []
+    for (te, fe, beta), cell in sorted(firsts.items(), key=lambda kv: (float(kv[0][2]), kv[0][0])):
+        if {"uniform", "normal"} <= set(cell):
+            u, n = cell["uniform"], cell["normal"]
+            said.append(f"at {te} / {fe} epochs and beta {beta}, test course_loss Uniform {u:.4f}, Normal {n:.4f}")
+    if not said:
+        return None
+    u0, n0 = original["uniform"][1], original["normal"][1]
+    return ("The original recipe (step 0, dense Adam) gives " + "; ".join(said) + f" (the original report: Uniform "
+            f"{u0:.4f}, Normal {n0:.4f}). Where both families score alike, the failure follows the recipe, not the "
+            "family; single runs, so no verdict.")
+
+
 def _fmt(value: str) -> str:
     return f"{float(value):.4f}" if value not in ("", None) else "—"
 

@@ -340,8 +340,10 @@ def ablation_section(table: str | os.PathLike, out: Path) -> list[str]:
     return ["", "## Why the original Uniform failed: one change at a time", "",
             f"Written from [`{Path(table).as_posix()}`]({Path(os.path.relpath(table, out.parent)).as_posix()}) "
             "(`python scripts/study.py ablation run`). Train and test course_loss of Uniform and of Normal, the "
-            "control; each step keeps the earlier ones. Step 0 is the original recipe: Adam at lr 0.01 for decoder "
-            "and codes at constant rates, no weight decay, the Uniform's bounds (a, b) learned raw (`uniform_ab`), the "
-            "class start, and test codes fitted from a random start at lr 0.01. The last step is today's default. The "
-            "codes' optimiser is SparseAdam throughout (the original used dense Adam), and beta is today's 0.002.",
-            "", *ablation.markdown(rows, original)]
+            "control; each step keeps the earlier ones. Step 0 is the original recipe: dense Adam at lr 0.01 for "
+            "decoder and codes at constant rates, no weight decay, the Uniform's bounds (a, b) learned raw "
+            "(`uniform_ab`), the class start, and test codes fitted from a random start at lr 0.01 with dense Adam; "
+            "step 1 moves the codes to SparseAdam. The last step is today's default. Rows at another beta run the "
+            "original recipe at that KL weight (`--beta`).",
+            "", *ablation.markdown(rows, original),
+            *(["", said] if (said := ablation.conclusion(rows, COURSE_REPORT)) else [])]
