@@ -156,3 +156,15 @@ def test_compare_table_does_not_compare_groups_that_share_fewer_than_two_seeds()
     r = compare_table(df, ["y"], {"y": 1.0})
     assert r.verdicts.empty and list(r.verdicts.columns[:3]) == ["figure", "beta", "A"]
     assert "y at {'beta': 1}: normal, uniform share seeds [], fewer than 2; not compared" in r.notes
+
+
+def test_a_table_with_nothing_to_compare_gives_empty_results_with_every_column():
+    import pandas as pd
+
+    from vadlib.measure.comparisons import compare_table
+
+    one = pd.DataFrame({"variant": ["uniform"], "beta": [0.2], "seed": [1], "loss": [0.1]})
+    out = compare_table(one, ["loss"], {"loss": 0.01}, reference="ad")
+    assert out.verdicts.empty and {"beta", "beta_A", "verdict", "p_adjusted"} <= set(out.verdicts.columns)
+    assert out.effects.empty and {"figure", "beta", "p"} <= set(out.effects.columns)
+    assert out.notes  # says why nothing was compared

@@ -275,8 +275,10 @@ def compare_table(df, figures, margins: dict, family_by=("beta",), group: str = 
         v = verdict(pd.concat(rows, ignore_index=True), margins[figure], alpha, method)
         v["figure"] = figure
         verdicts.append(v)
-    eff = pd.DataFrame(effects)
+    eff = pd.DataFrame(effects, columns=None if effects else
+                       ["figure", *family_by, "groups", "F", "df_num", "df_denom", "p", "n_seeds"])
     if len(eff):
         eff["p_adjusted"] = eff.groupby("figure")["p"].transform(lambda p: pd.Series(adjust(p, method), p.index))
-    out = pd.concat(verdicts, ignore_index=True) if verdicts else pd.DataFrame(columns=VERDICT_COLUMNS)
+    out = (pd.concat(verdicts, ignore_index=True) if verdicts  # nothing to compare: the same columns, no rows
+           else pd.DataFrame(columns=[*VERDICT_COLUMNS, *(f"{c}_A" for c in family_by)]))
     return StudyComparison(out, eff, notes)

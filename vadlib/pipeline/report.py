@@ -53,8 +53,8 @@ def fit_sentence(fit) -> str:
 
 def one_run(seed: int) -> str:
     """What sections 1-3 are: one run's figures, judged elsewhere."""
-    return (f"These are one run's figures (seed {seed}): differences between variants are judged over the study's "
-            "seeds in the Answer above and in [study.md](study.md), not here.")
+    return (f"These are one run's figures (seed {seed}), not judged here: differences between variants are judged "
+            "over seeds in [study.md](study.md), at the study's own settings.")
 
 
 def reconstruction_section(all_metrics: dict[str, dict], fit, seed: int) -> list[str]:
