@@ -501,7 +501,7 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     assert "9 to queue" in out and "-n study-uniform-b0.2-s1 " not in out
     _run([*script, "report"], repo, env)
     text = (repo / "reports/study.md").read_text()
-    assert "Runs present: 1 of 39 expected." in text and "| uniform | 0.2 | 1 |" in text
+    assert "Runs present: 1 of 109 expected." in text and "| uniform | 0.2 | 1 |" in text
 
 
 def test_dvc_calls_put_this_environments_bin_first_on_path(monkeypatch):
