@@ -65,8 +65,9 @@ def read(path: str | os.PathLike = RUNS) -> list[dict]:
 def run(n_val: int = 500, params: str = "params.yaml", out: str | os.PathLike = RUNS) -> None:
     """Run every planned run the output lacks, appending one JSON line as each finishes (a stop loses one run)."""
     done = {(r["variant"], r["change"], r["seed"]) for r in read(out)}
-    todo = [r for r in plan(params) if (r["variant"], r["change"], r["seed"]) not in done]
-    print(f"{len(todo)} of {len(plan(params))} runs to do -> {out}", flush=True)
+    runs = plan(params)
+    todo = [r for r in runs if (r["variant"], r["change"], r["seed"]) not in done]
+    print(f"{len(todo)} of {len(runs)} runs to do -> {out}", flush=True)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     for r in todo:
         line = tune.run(r["variant"], r["settings"], n_val, params)
