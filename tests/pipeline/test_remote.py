@@ -16,14 +16,15 @@ from idx_fixtures import write_fashion_idx
 ROOT = Path(__file__).resolve().parents[2]
 REPRO = [sys.executable, str(ROOT / "scripts/repro.py")]
 VARIANTS = ("ad", "normal")  # two of the four: every stage runs, in half the processes
-ALL_STAGES = {"prepare", "evaluator", "report", "compare"} | {
-    f"{s}@{v}" for s in ("train", "fit", "evaluate", "tsne", "render") for v in VARIANTS}
+_DVC_STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+ALL_STAGES = {f"{name}@{v}" if "foreach" in body else name for name, body in _DVC_STAGES.items() for v in VARIANTS}
 # small enough for a whole `dvc repro` in a minute or two on 2 cores (the settings of test_end_to_end.py)
 TINY = {"data": {"root": "../no-such-data", "verify_md5": False, "download": False, "n_train": 40, "n_test": 20,
                  "n_val": 5},
         "model": {"latent_dim": 8}, "train": {"epochs": 2, "batch_size": 16}, "fit": {"epochs": 2, "batch_size": 16},
         "tsne": {"n_points": 20, "max_iter": 250}, "render": {"n_samples": 10, "interp_pairs": 2},
-        "evaluator": {"epochs": 1, "n_val": 100}, "quality": {"n_samples": 20}}
+        "evaluator": {"epochs": 1, "n_val": 100}, "quality": {"n_samples": 20},
+        "evaluate": {"likelihood_images": 10, "likelihood_samples": 100}, "impute": {"n_images": 8, "samples": 4}}
 GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
 
 
