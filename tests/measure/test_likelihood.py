@@ -41,22 +41,26 @@ class OneDimDecoder(nn.Module):
 
 def _exact_log_px(model, x01):
     z = torch.linspace(-8, 8, 16001).view(-1, 1)
-    joint = model.log_joint(x01.expand(z.shape[0], *x01.shape[1:]), z).double()
+    with torch.no_grad():
+        joint = model.log_joint(x01.expand(z.shape[0], *x01.shape[1:]), z).double()
     return float(torch.logsumexp(joint, 0) + math.log(z[1, 0] - z[0, 0]))
+
+
+def _one_image(decoder, z=0.3):
+    with torch.no_grad():
+        return (decoder(torch.tensor([[z]])) * 255).round().to(torch.uint8)
 
 
 @pytest.mark.parametrize("family", ["normal", "laplace", "uniform", "ad"])
 def test_the_estimate_matches_exact_integration_in_one_dimension(family):
     decoder = OneDimDecoder()
-    dist = get_distribution(family)
-    model = lk.Model(decoder, dist, log_scale=-3.0, prior_var=1.0 if family != "ad" else 0.5)
-    with torch.no_grad():
-        x = (decoder(torch.tensor([[0.3]])) * 255).round().to(torch.uint8)
-    x01 = x.float() / 255
-    exact = _exact_log_px(model, x01)
-    # a proposal roughly on the posterior: the decode's code with a width that covers its spread
-    params = torch.tensor([[0.3]]) if family == "ad" else torch.tensor([[0.3, math.log(0.05)]])
-    est = lk.log_likelihood(model, params, x, k=5000, seed=0, ad_std=0.05 if family == "ad" else None)
+    model = lk.Model(decoder, get_distribution(family), log_scale=-3.0, prior_var=1.0 if family != "ad" else 0.5)
+    x = _one_image(decoder)
+    exact = _exact_log_px(model, x.float() / 255)
+    # the fit starts off the posterior (at 0.0, the decode's code being 0.3) and finds it
+    proposal = lk.fit_proposal(model, torch.zeros(1, 1), x, steps=300, seed=0)
+    assert abs(proposal.loc.item() - 0.3) < 0.05
+    est = lk.log_likelihood(model, proposal, x, k=2000, seed=1)
     assert est.shape == (1,) and est.dtype == torch.float64
     assert est.item() == pytest.approx(exact, abs=0.05)
 
@@ -66,33 +70,42 @@ def test_the_estimate_is_reproducible_and_a_narrow_proposal_only_lowers_it():
     model = lk.Model(decoder, get_distribution("normal"), log_scale=-3.0)
     with torch.no_grad():
         x = (decoder(torch.tensor([[0.3], [-0.5]])) * 255).round().to(torch.uint8)
-    good = torch.tensor([[0.3, math.log(0.05)], [-0.5, math.log(0.05)]])
+    good = lk.fit_proposal(model, torch.tensor([[0.3], [-0.5]]), x, steps=300, seed=0)
+    assert torch.equal(good.loc, lk.fit_proposal(model, torch.tensor([[0.3], [-0.5]]), x, steps=300, seed=0).loc)
     a = lk.log_likelihood(model, good, x, k=2000, seed=3)
     assert torch.equal(a, lk.log_likelihood(model, good, x, k=2000, seed=3))
-    narrow = good.clone()
-    narrow[:, 1] = math.log(0.001)
+    narrow = lk.Proposal(good.loc, good.std / 50)
     assert (lk.log_likelihood(model, narrow, x, k=2000, seed=3) < a + 1e-6).all()  # a lower bound: never above
 
 
-def test_the_ad_prior_and_its_proposal_std_come_from_train_data_only():
+def test_the_proposal_fit_beats_the_unfitted_start_and_leaves_the_decoder_and_global_rng_alone():
+    decoder = OneDimDecoder()
+    model = lk.Model(decoder, get_distribution("normal"), log_scale=-3.0)
+    x = _one_image(decoder, -0.5)
+    before = [p.clone() for p in decoder.parameters()]
+    torch.manual_seed(7)
+    expected = torch.rand(1)
+    torch.manual_seed(7)
+    start = lk.Proposal(torch.zeros(1, 1), torch.full((1, 1), lk.PROPOSAL_START_STD))
+    fitted = lk.fit_proposal(model, start.loc, x, steps=300, seed=0)
+    assert torch.equal(torch.rand(1), expected)
+    assert all(torch.equal(p, q) and p.requires_grad for p, q in zip(decoder.parameters(), before))
+    assert lk.log_likelihood(model, fitted, x, 500, 1).item() > lk.log_likelihood(model, start, x, 500, 1).item() + 1
+
+
+def test_the_ad_prior_comes_from_its_penalty():
     assert lk.ad_prior_var(0.01, 0.2) == pytest.approx(0.1)
     with pytest.raises(ConfigError, match="beta"):
         lk.ad_prior_var(0.01, 0.0)
-    decoder = OneDimDecoder()
-    model = lk.Model(decoder, get_distribution("ad"), log_scale=-3.0, prior_var=0.5)
-    with torch.no_grad():
-        x = (decoder(torch.tensor([[0.3]])) * 255).round().to(torch.uint8)
-    std = lk.choose_ad_std(model, torch.tensor([[0.3]]), x, k=500, seed=0)
-    assert std / model.prior_std in lk.AD_STD_GRID
 
 
-def test_bad_sample_counts_are_one_clear_error():
+def test_bad_sample_and_step_counts_are_one_clear_error():
     model = lk.Model(OneDimDecoder(), get_distribution("normal"), log_scale=-3.0)
+    x = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
     with pytest.raises(ConfigError, match="likelihood samples"):
-        lk.log_likelihood(model, torch.zeros(1, 2), torch.zeros(1, 1, 28, 28, dtype=torch.uint8), k=0, seed=0)
-    with pytest.raises(ConfigError, match="AD's proposal"):
-        lk.log_likelihood(lk.Model(OneDimDecoder(), get_distribution("ad"), -3.0), torch.zeros(1, 1),
-                          torch.zeros(1, 1, 28, 28, dtype=torch.uint8), k=10, seed=0)
+        lk.log_likelihood(model, lk.Proposal(torch.zeros(1, 1), torch.ones(1, 1)), x, k=0, seed=0)
+    with pytest.raises(ConfigError, match="proposal steps"):
+        lk.fit_proposal(model, torch.zeros(1, 1), x, steps=-1, seed=0)
 
 
 def test_bits_per_dim_of_a_uniform_guess_is_eight():

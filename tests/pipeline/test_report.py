@@ -19,9 +19,9 @@ def test_fit_sentence_names_the_start_the_params_use():
 
 
 def test_the_report_gate_is_the_evaluations_gate():
-    from vadlib.measure.generation import NOT_A_COPY as evaluated
+    from vadlib.measure import gate, generation
 
-    assert NOT_A_COPY == evaluated
+    assert NOT_A_COPY is gate.NOT_A_COPY is generation.NOT_A_COPY
 
 
 def _split(loss):
@@ -135,3 +135,27 @@ def test_without_the_study_the_answer_lists_this_runs_figures_unjudged():
     assert not any("bits/dim" in b for b in bullets)  # not measured in this run: no line
     text = "\n".join(lines)
     assert "differs" not in text and "equivalent" not in text and "noise" not in text
+
+
+def test_the_imputation_section_shows_every_condition_for_each_variant_and_baseline():
+    from vadlib.pipeline.report import imputation_section
+
+    names = list(load_params(ROOT / "params.yaml").variants)
+    imputed = {n: json.loads((ROOT / f"metrics/impute/{n}.json").read_text()) for n in names}
+    base = json.loads((ROOT / "metrics/impute/baselines.json").read_text())
+    text = "\n".join(imputation_section(imputed, base, 0))
+    assert imputation_section({}, None, 0) == []  # no impute stage ran: no section
+    blocks = text.split("\n**")[1:]
+    assert len(blocks) == len(imputed["normal"]["conditions"])
+    for block, (key, cond) in zip(blocks, imputed["normal"]["conditions"].items()):
+        rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.strip("|").split("|")[1:]]
+                for ln in block.splitlines() if ln.startswith("| ") and not ln.startswith("| imputed by")}
+        assert list(rows) == [f"`{n}`" for n in names] + [f"k-NN (k = {base['knn_k']})", "train mean"]
+        for n in names:
+            c = imputed[n]["conditions"][key]
+            u = c["uncertainty"] or {}
+            coverage = "–" if u.get("coverage_90") is None else f"{u['coverage_90']:.3f}"
+            assert rows[f"`{n}`"][:3] == [f"{c['missing']['mse']:.4f}", f"{c['accuracy']:.3f}", coverage], (n, key)
+        knn = base["conditions"][key]["knn"]
+        assert rows[f"k-NN (k = {base['knn_k']})"][:2] == [f"{knn['missing']['mse']:.4f}", f"{knn['accuracy']:.3f}"]
+    assert rows["`ad`"][2] == "–" and "one run's figures (seed 0)" in text

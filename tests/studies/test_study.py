@@ -68,9 +68,18 @@ SECONDS = {"train": {"train_seconds": 200.0, "device": "cpu (2 threads)"},
            "evaluate": {"evaluate_seconds": 40.25, "device": "cpu (2 threads)"}}
 
 
-def row(variant="normal", beta=0.002, seed=0, **kw):
+def impute_file(mse=0.02, accuracy=0.85, coverage=None):
+    """A metrics/impute/<variant>.json with the default conditions (the AD: coverage None, no uncertainty)."""
+    u = None if coverage is None else {"samples": 20, "mean_std": 0.01, "correlation": 0.45,
+                                       "coverage_50": coverage / 2, "coverage_90": coverage}
+    return {"conditions": {c: {"missing": {"mse": mse, "psnr": 17.0}, "accuracy": accuracy, "uncertainty": u}
+                           for c in ("random_0.5", "bottom_half", "centre_square")}}
+
+
+def row(variant="normal", beta=0.002, seed=0, imputation=None, **kw):
     run = study.Run(variant, beta, seed)
-    return study.row_from_metrics(run, metrics_file(point=variant == "ad", **kw), SECONDS, "a" * 40, "b" * 40)
+    return study.row_from_metrics(run, metrics_file(point=variant == "ad", **kw), SECONDS, "a" * 40, "b" * 40,
+                                  imputation=imputation)
 
 
 def test_a_row_carries_every_judged_figure():
@@ -82,6 +91,12 @@ def test_a_row_carries_every_judged_figure():
     assert r["class_gmm_fd"] == 8.1 and r["class_gmm_recognisable"] == 0.75 and r["prior_fd"] is None
     ad = row("ad", 0.2)
     assert ad["test_kl"] is None and ad["test_nelbo"] is None
+    assert all(r[c] is None for c in study.IMPUTE_COLUMNS)  # a run that did not impute: empty, not an error
+    imputed = row(imputation=impute_file(mse=0.03, coverage=0.4))
+    assert imputed["impute_bottom_mse"] == 0.03 and imputed["impute_centre_coverage_90"] == 0.4
+    assert imputed["impute_random50_spread_corr"] == 0.45 and imputed["impute_random50_accuracy"] == 0.85
+    ad = row("ad", 0.2, imputation=impute_file())
+    assert ad["impute_bottom_mse"] == 0.02 and ad["impute_bottom_coverage_90"] is None
     with pytest.raises(VadlibError, match="lacks"):
         study.row_from_metrics(study.Run("normal", 1.0, 0), {"test": {}}, {}, "", "")
 
@@ -152,7 +167,8 @@ def study_rows(seeds=range(5), gate_fails=()):
     """normal and uniform at beta 0.002 and 1, the AD at 0.2, seed-blocked: a shared seed effect (sd 0.005) on the
     loss, uniform equal to normal (noise 0.00002: equivalent within 0.0005), the AD 0.002 below (differs), test
     KL 20 nats apart (differs), FD, recognisable and the probe equal up to noise. `class_gmm` fails the no-copy gate
-    in the (variant, beta) cells of `gate_fails`."""
+    in the (variant, beta) cells of `gate_fails`. Imputation (beta 0.002 and the AD): uniform's imputed MSE 0.005
+    above normal's (differs); normal's 90% intervals cover 0.4 (differs from 0.9), uniform's 0.9 (calibrated)."""
     rng = np.random.default_rng(0)
     rows = []
     for s in seeds:
@@ -162,11 +178,14 @@ def study_rows(seeds=range(5), gate_fails=()):
             return float(rng.normal(0, sd))
         for beta in (0.002, 1.0):
             for variant, dloss, dkl, floor in (("normal", 0.0, 0.0, 0.0), ("uniform", 0.0, 20.0, 17.65)):
+                imputed = None if beta != 0.002 else impute_file(
+                    mse=0.02 + (0.005 if variant == "uniform" else 0) + jit(0.0001),
+                    coverage=(0.9 if variant == "uniform" else 0.4) + jit(0.005))
                 rows.append(row(variant, beta, s, loss=0.1 + shared + dloss + jit(0.00002), kl=350 + dkl + jit(0.3),
                                 floor=floor, fd=8 + jit(0.05), knn=0.76 + jit(0.002), recognisable=0.75 + jit(0.002),
-                                ratio=0.8 if (variant, beta) in gate_fails else 0.95))
+                                ratio=0.8 if (variant, beta) in gate_fails else 0.95, imputation=imputed))
         rows.append(row("ad", 0.2, s, loss=0.098 + shared + jit(0.00002), fd=8 + jit(0.05), knn=0.76 + jit(0.002),
-                        recognisable=0.75 + jit(0.002)))
+                        recognisable=0.75 + jit(0.002), imputation=impute_file(mse=0.02 + jit(0.0001))))
     return rows
 
 
@@ -213,6 +232,13 @@ def test_the_report_judges_a_hand_made_table_and_lists_missing_runs(tmp_path):
     assert line_of(text, "- beta 0.002 (pairs").startswith("- beta 0.002 (pairs of families, and the AD against "
                                                           "each): differ: test course_loss (2 of 3)")
     assert "equivalent: test course_loss (1 of 3)" in line_of(text, "- beta 0.002 (pairs")
+    imputed = text[text.index("## Imputation"):text.index("## Notes from the analysis")]
+    assert "| normal | 0.002 | 5 | 0.02" in imputed and "| uniform | 1 |" not in imputed  # cells that imputed only
+    calib = imputed[imputed.index("half dropped at random:"):imputed.index("bottom half hidden:")]
+    assert line_of(calib, "| normal | 0.002 | 0.4").endswith("| **differs** | 5 |")
+    assert line_of(calib, "| uniform | 0.002 | 0.").endswith("| **calibrated** | 5 |")
+    mse = text[text.index("### imputed pixels' MSE, bottom half hidden"):]
+    assert line_of(mse, "| normal | uniform | 0.00").endswith("| **differs** | 5 |")
     assert "## Why the original Uniform failed" in text and "uniform_ablation.csv`](study/uniform_ablation.csv)" in text
     assert "the original recipe" in text and "0.1500" in text
 
@@ -250,7 +276,7 @@ def answer_json(df, betas, n_samples=5000):
 
 def test_the_answer_from_the_table_gives_each_pair_its_verdict(tmp_path):
     df = study.load_table(study_table(tmp_path, gate_fails={("normal", 1.0)}))
-    encoding, sampling, rate, probe, across = answer(df, BETAS, 5000)
+    encoding, sampling, rate, probe, imputation, across = answer(df, BETAS, 5000)
     assert "at each variant's default KL weight: ad 0.2, normal 0.002, uniform 0.002" in encoding
     assert "`normal` 0.09" in encoding and " (5), `uniform` " in encoding and "seed rule" not in encoding
     assert "family effect F(1, 4) = " in encoding
@@ -260,6 +286,11 @@ def test_the_answer_from_the_table_gives_each_pair_its_verdict(tmp_path):
     assert "test KL (nats): `normal` 350." in rate and "uniform − normal 20." in rate and "differs" in rate
     assert "test bits/dim: not measured in these runs" in rate and "`ad`" not in rate.split("bits/dim")[0]
     assert probe.startswith("**Latent structure:** 5-NN probe: `ad` 0.76")
+    assert imputation.startswith("**Imputation** (codes fitted on the observed pixels only): imputed pixels' MSE")
+    assert re.search(r"uniform − normal 0\.00\d+ \[[^]]+\], Holm p [^:]+: differs", imputation)
+    calib = imputation[imputation.index("90% interval coverage against 0.9"):]
+    assert re.search(r"random50: normal 0\.\d+ \[[^]]+\] \(differs, n = 5\), uniform 0\.\d+ \[[^]]+\] "
+                     r"\(calibrated, n = 5\)", calib), calib
     assert "(0.002 to 1, 20 family runs" in across and "test KL (nats): differ at beta 0.002, 1" in across
     assert "class_gmm FD (gated): " in across and "at beta 0.002" in across.split("class_gmm FD (gated): ")[1]
 
@@ -301,7 +332,7 @@ def test_the_answer_needs_two_seeds_at_the_defaults_and_the_report_falls_back_wi
     study_answer = answer_json(three_seeds, BETAS, cfg.quality.n_samples)
     with_study = answer_section(cfg, metrics(seed0), study_answer)
     bullets = [ln for ln in with_study if ln.startswith("- ")]
-    assert with_study[0] == "## Answer" and 3 <= len(bullets) <= 6
+    assert with_study[0] == "## Answer" and 3 <= len(bullets) <= 7
     assert bullets[:-1] == [f"- {s}" for s in study_answer["sentences"]]  # the study's sentences, as computed
     assert "Holm p" in bullets[0] and bullets[-1].endswith("[study.md](study.md).")
     assert "show this run alone (seed 0)" in bullets[-1]

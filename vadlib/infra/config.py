@@ -94,8 +94,9 @@ class FitConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     batch_size: int = _num(64, 1, 65536)
-    likelihood_images: int = _num(100, 1, 100000)  # the first N test images get an importance-sampled log p(x)
+    likelihood_images: int = _num(50, 1, 100000)  # the first N test images get an importance-sampled log p(x)
     likelihood_samples: int = _num(1000, 1, 1000000)  # K draws per image from its proposal
+    likelihood_proposal_steps: int = _num(800, 0, 100000)  # Adam steps fitting each image's proposal to its posterior
 
 
 @dataclass(frozen=True)

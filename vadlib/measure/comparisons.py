@@ -282,3 +282,53 @@ def compare_table(df, figures, margins: dict, family_by=("beta",), group: str = 
     out = (pd.concat(verdicts, ignore_index=True) if verdicts  # nothing to compare: the same columns, no rows
            else pd.DataFrame(columns=[*VERDICT_COLUMNS, *(f"{c}_A" for c in family_by)]))
     return StudyComparison(out, eff, notes)
+
+
+# -- one cell against a stated target ---------------------------------------------------------------------------
+# Calibration asks a different question than the contrasts: is one variant's value (a 90% interval's coverage) at a
+# nominal target? Each cell's seeds give a one-sample t interval; the verdicts use the same three words, Holm over
+# every cell tested at once.
+
+TARGET_COLUMNS = ["figure", "variant", "beta", "target", "mean", "ci_low", "ci_high", "p", "p_adjusted", "margin",
+                  "p_tost", "p_tost_adjusted", "n_seeds", "verdict"]
+
+
+def against_target(df, targets: dict, margins: dict, cells=("variant", "beta"), alpha: float = 0.05):
+    """Per figure (-> its nominal value in `targets`) and cell: the seeds' mean with its 95% t interval, the t-test of
+    mean = target, and a TOST of |mean - target| < margin; "differs", "equivalent" or "not resolved", Holm over all
+    rows. Cells with fewer than 2 finite values are left out. Returns (DataFrame of TARGET_COLUMNS, notes)."""
+    import pandas as pd
+    from scipy.stats import t
+
+    rows, notes = [], []
+    for figure, target in targets.items():
+        if figure not in df.columns:
+            raise VadlibError(f"against_target: the table has no column {figure!r}")
+        margin = margins.get(figure)
+        if margin is None or not (np.isfinite(margin) and margin > 0):
+            raise VadlibError(f"against_target: {figure} needs a margin > 0, got {margin!r}")
+        for key, cell in df.groupby(list(cells), sort=False):
+            values = cell[figure].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if values.size < 2:
+                if values.size:
+                    notes.append(f"{figure}: {' '.join(_scalar(k) for k in key)} has {values.size} seed; left out")
+                continue
+            n, mean, se = values.size, float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
+            half = t.ppf(0.975, n - 1) * se
+            if se > 0:
+                p = float(2 * t.sf(abs(mean - target) / se, n - 1))
+                p_tost = float(max(t.sf((mean - target + margin) / se, n - 1),
+                                   t.cdf((mean - target - margin) / se, n - 1)))
+            else:
+                p, p_tost = float(mean != target), float(abs(mean - target) >= margin)
+            rows.append({"figure": figure, **dict(zip(cells, key)), "target": float(target), "mean": mean,
+                         "ci_low": mean - half, "ci_high": mean + half, "p": p, "margin": float(margin),
+                         "p_tost": p_tost, "n_seeds": n})
+    out = pd.DataFrame(rows, columns=[c for c in TARGET_COLUMNS if c not in ("p_adjusted", "p_tost_adjusted",
+                                                                             "verdict")])
+    out["p_adjusted"] = adjust(out["p"]) if len(out) else []
+    out["p_tost_adjusted"] = adjust(out["p_tost"]) if len(out) else []
+    out["verdict"] = np.where(out["p_adjusted"] < alpha, DIFFERS,
+                              np.where(out["p_tost_adjusted"] < alpha, EQUIVALENT, NOT_RESOLVED)) if len(out) else []
+    return out[TARGET_COLUMNS], notes

@@ -17,9 +17,9 @@ from ..core.models import decode_images
 from ..core.samplers import REGISTRY, Sampler, get_sampler
 from ..infra.config import Config
 from ..infra.runtime import generator
+from .gate import NOT_A_COPY  # noqa: F401  (re-exported: the gate the selection below applies)
 from .samples import embed_images, frechet_distance, reference_set, sample_quality
 
-NOT_A_COPY = 0.9  # a sampler counts as a generator only if its samples lie this far from the training images
 # (mean nearest-train distance in the evaluator's feature space, relative to the real test images'; see quality.py)
 
 

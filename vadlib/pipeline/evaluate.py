@@ -65,7 +65,6 @@ def latent(trained, fitted: dict, train_data: dict, test_data: dict, cfg: Config
 
 NELBO_DRAWS = 4  # reparametrised draws per test image for the reconstruction term of the negative ELBO
 PER_IMAGE_COLUMNS = ("image", "label", "squared_error", "kl", "rec_nll", "nelbo", "log_px")
-AD_STD_IMAGES, AD_STD_SAMPLES = 20, 200  # train images and draws that choose the AD proposal's std
 
 
 def likelihood_on_test(trained, fitted: dict, test_data: dict, sigma2: float, seed: int,
@@ -97,39 +96,45 @@ def likelihood_on_test(trained, fitted: dict, test_data: dict, sigma2: float, se
     return summary, columns
 
 
-def likelihood_model(trained, train_data: dict, decoded_train: torch.Tensor, train_mse: float, beta: float,
-                     cfg: Config, variant: str):
-    """(the likelihood's Model, the AD proposal's std or None, the seed of its draws) from train data only: the pixel
-    scale fitted on the train images' decodes, the AD's prior from its penalty, its proposal std chosen on train
-    images."""
+def likelihood_model(trained, train_data: dict, decoded_train: torch.Tensor, train_mse: float, beta: float):
+    """The likelihood's Model from train data only: the pixel scale fitted on the train images' decodes, the AD's
+    prior from its penalty."""
     from ..measure import likelihood as lk
 
     log_scale = lk.fit_log_scale(to_unit(train_data["images"]), decoded_train)
     dist = trained.dist
-    model = lk.Model(trained.decoder, dist, log_scale, lk.ad_prior_var(train_mse, beta) if dist.is_point else 1.0)
+    return lk.Model(trained.decoder, dist, log_scale, lk.ad_prior_var(train_mse, beta) if dist.is_point else 1.0)
+
+
+def likelihood_proposal(model, trained, test_params: torch.Tensor, test_uint8: torch.Tensor, cfg: Config,
+                        variant: str):
+    """(each test image's importance proposal, the seed of the estimate's draws): fitted to the model's posterior,
+    started at the image's fitted code."""
+    from ..measure import likelihood as lk
+
     seed = derive_seed(cfg.seed, f"likelihood/{variant}")
-    ad_std = None
-    if dist.is_point:
-        n = min(AD_STD_IMAGES, train_data["images"].shape[0])
-        ad_std = lk.choose_ad_std(model, trained.train_params[:n], train_data["images"][:n], AD_STD_SAMPLES, seed)
-    return model, ad_std, seed
+    start = trained.dist.mean(test_params)
+    return lk.fit_proposal(model, start, test_uint8, cfg.evaluate.likelihood_proposal_steps, seed), seed + 1
 
 
 def importance_likelihood(trained, train_data: dict, test_data: dict, decoded_train: torch.Tensor, train_mse: float,
                           beta: float, cfg: Config, variant: str) -> tuple[dict, torch.Tensor]:
     """({bits_per_dim, log_px, likelihood settings}, per-image log p(x) in nats) of the first
-    `evaluate.likelihood_images` test images, each image's fitted posterior as proposal (`likelihood_model`)."""
+    `evaluate.likelihood_images` test images (`vadlib.measure.likelihood`)."""
     from ..measure import likelihood as lk
 
     ev = cfg.evaluate
-    model, ad_std, seed = likelihood_model(trained, train_data, decoded_train, train_mse, beta, cfg, variant)
+    model = likelihood_model(trained, train_data, decoded_train, train_mse, beta)
     n = min(ev.likelihood_images, test_data["images"].shape[0])
-    log_px = lk.log_likelihood(model, test_data["params"][:n], test_data["images"][:n], ev.likelihood_samples, seed,
-                               ad_std)
+    images = test_data["images"][:n]
+    proposal, seed = likelihood_proposal(model, trained, test_data["params"][:n], images, cfg, variant)
+    log_px = lk.log_likelihood(model, proposal, images, ev.likelihood_samples, seed)
     n_dims = test_data["images"][0].numel()
     summary = {"bits_per_dim": lk.bits_per_dim(log_px, n_dims), "log_px": float(log_px.mean()),
-               "likelihood": {"images": n, "samples": ev.likelihood_samples, "pixel_log_scale": model.log_scale,
-                              "prior_var": model.prior_std ** 2, "ad_proposal_std": ad_std}}
+               "likelihood": {"images": n, "samples": ev.likelihood_samples,
+                              "proposal_steps": ev.likelihood_proposal_steps, "pixel_log_scale": model.log_scale,
+                              "prior_var": model.prior_std ** 2,
+                              "proposal_mean_std": float(proposal.std.mean()) if n else None}}
     return summary, log_px
 
 

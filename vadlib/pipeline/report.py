@@ -1,6 +1,6 @@
 """The comparison report: all variants' metrics beside the original report's, with the figures embedded.
 
-Sections 1-3 show one run (one seed) and judge nothing: differences between variants are judged over the seed study's
+Sections 1-4 show one run (one seed) and judge nothing: differences between variants are judged over the seed study's
 runs (reports/study.md), whose sentences the Answer quotes when they describe this run's configuration."""
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from ..infra.io import read_json
 from ..infra.markdown import MISSING, table
 from ..infra.markdown import fixed as _fmt
 from ..measure.course import COURSE_REPORT as ORIGINAL
+from ..measure.gate import NOT_A_COPY
 from . import artifacts as paths
 
-# vadlib/measure/generation.py's no-copy gate (a test holds the two equal): importing it would bring torch and the
-# samplers into this stage's dependencies
-NOT_A_COPY = 0.9
 ONE_RUN = "not judged: one run (see [reports/study.md](study.md) for the seed-replicated comparison)"
 
 
@@ -52,7 +50,7 @@ def fit_sentence(fit) -> str:
 
 
 def one_run(seed: int) -> str:
-    """What sections 1-3 are: one run's figures, judged elsewhere."""
+    """What sections 1-4 are: one run's figures, judged elsewhere."""
     return (f"These are one run's figures (seed {seed}), not judged here: differences between variants are judged "
             "over seeds in [study.md](study.md), at the study's own settings.")
 
@@ -153,6 +151,59 @@ def latent_section(all_metrics: dict[str, dict], seed: int) -> list[str]:
     ]
 
 
+IMPUTE_TITLES = {"random": "{ratio:g} dropped at random", "bottom_half": "bottom half hidden",
+                 "right_half": "right half hidden", "centre_square": "centre 14x14 hidden"}
+
+
+def load_imputation(variants) -> tuple[dict[str, dict], dict | None]:
+    """Each variant's metrics/impute/<variant>.json and the baselines' (None where a stage has not written one)."""
+    found = {n: read_json(paths.impute_metrics(n)) for n in variants if paths.impute_metrics(n).exists()}
+    base = read_json(paths.IMPUTE_BASELINES) if paths.IMPUTE_BASELINES.exists() else None
+    return found, base
+
+
+def _condition_title(c: dict) -> str:
+    return IMPUTE_TITLES.get(c["mask"], c["mask"]).format(ratio=c.get("ratio") or 0)
+
+
+def imputation_section(imputed: dict[str, dict], baselines: dict | None, seed: int) -> list[str]:
+    """Per condition: each variant's and baseline's MSE on the missing pixels and the class the evaluator still reads
+    on the completed images; a VAD's 90% interval coverage and spread-error correlation. One run, judged elsewhere."""
+    if not imputed:
+        return []
+    first = next(iter(imputed.values()))
+    lines = ["## 4. Imputation: encoding an image from part of its pixels", "",
+             f"The first {first['n_images']} test images, each code fitted on the observed pixels only (decoder "
+             "frozen, fit's recipe), decoded (`impute@<variant>`). *missing MSE*: on the hidden pixels ([0, 1] scale), "
+             "lower is better; *class kept*: the evaluator's accuracy on the completed images (on the true images: "
+             f"{first['accuracy_true']:.3f}); *90% coverage*: the share of hidden pixels inside a VAD's central 90% "
+             f"interval over {first['samples']} completions drawn from its fitted posterior (calibrated: 0.9; the AD "
+             "has no posterior); *spread-error corr.*: the per-pixel correlation of that spread with the error. "
+             "Baselines (`impute_baselines`): the k nearest train images on the observed pixels (scikit-learn) "
+             "and the per-pixel train mean.", ""]
+    head = ["imputed by", "missing MSE", "class kept", "90% coverage", "spread-error corr."]
+    for key, cond in first["conditions"].items():
+        rows = []
+        for name, m in imputed.items():
+            c = m["conditions"].get(key)
+            if c is None:
+                continue
+            u = c.get("uncertainty") or {}
+            rows.append([f"`{name}`", _fmt(c["missing"]["mse"], 4), _fmt(c["accuracy"], 3),
+                         _fmt(u.get("coverage_90"), 3), _fmt(u.get("correlation"), 2)])
+        for base in ("knn", "mean"):
+            b = (baselines or {}).get("conditions", {}).get(key, {}).get(base)
+            if b is not None:
+                label = f"k-NN (k = {baselines['knn_k']})" if base == "knn" else "train mean"
+                rows.append([label, _fmt(b["missing"]["mse"], 4), _fmt(b["accuracy"], 3), MISSING, MISSING])
+        lines += [f"**{_condition_title(cond)}**", "", *table(head, rows), ""]
+    lines += [one_run(seed) + " Which family imputes best and whether its intervals are calibrated, over seeds: "
+              "[study.md](study.md#imputation-which-family-completes-images-best-and-is-its-uncertainty-calibrated).",
+              "", "Missing-pixel error against the missing ratio: `dvc plots show` (plots/impute/). Completions: ", "",
+              *(f"![{n} imputation](../plots/images/{n}/imputation.png)" for n in imputed), ""]
+    return lines
+
+
 def describes(content: dict, betas: dict[str, float], seed: int, n_samples: int, test_loss: dict[str, float],
               rel: float = 0.01) -> bool:
     """Did the study run this configuration? True when the answer file was computed for these KL weights and draws
@@ -229,7 +280,8 @@ def build_report(cfg: Config, all_metrics: dict[str, dict], evaluator: dict, stu
         *reconstruction_section(all_metrics, cfg.fit, cfg.seed),
         *samples_section(all_metrics, cfg.quality.n_samples, cfg.seed),
         *latent_section(all_metrics, cfg.seed),
-        "## 4. Rate-distortion: what does the KL weight trade?", "",
+        *imputation_section(*load_imputation(all_metrics), cfg.seed),
+        "## 5. Rate-distortion: what does the KL weight trade?", "",
         "A beta sweep per distribution, run as queued DVC experiments, is a separate study (not part of the default "
         "`dvc repro`): `python scripts/study.py rate-distortion queue` runs it and `... report` writes "
         "`reports/rate_distortion.md` from `dvc exp show --json`.", "",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .findings import at_betas, by_beta_text, cells_text, effect_text, pair_text, rows_at
-from .table import FAMILIES, HEADLINE, compare
+from .findings import num
+from .table import CALIBRATION, FAMILIES, HEADLINE, calibration, compare
 
 
 def _family_beta(betas: dict[str, float]) -> float | None:
@@ -34,6 +35,22 @@ def _figure_words(df, cmp, betas: dict[str, float], figure: str) -> str:
     else:
         said += "; not compared (fewer than two variants with 2 shared seeds)"
     return said
+
+
+def _calibration_words(df, betas: dict[str, float]) -> str:
+    """Each VAD's 90% interval coverage of imputed pixels at its default beta, against 0.9 (`table.calibration`)."""
+    verdicts, _ = calibration(df)
+    said = []
+    for figure in CALIBRATION:
+        rows = [r for r in verdicts[verdicts.figure == figure].itertuples()
+                if r.variant in betas and np.isclose(float(r.beta), betas[r.variant])]
+        if rows:
+            words = {"equivalent": "calibrated", "differs": "differs"}
+            said.append(f"{figure.split('_')[1]}: " + ", ".join(
+                f"{r.variant} {num(r.mean, figure)} [{num(r.ci_low, figure)}, {num(r.ci_high, figure)}] "
+                f"({words.get(r.verdict, r.verdict)}, n = {r.n_seeds})" for r in rows))
+    return ("90% interval coverage against 0.9, " + "; ".join(said)) if said else \
+        "90% interval coverage: not tested (no VAD with two seeds of imputation figures)"
 
 
 def _across_betas(df, cmp) -> str | None:
@@ -66,7 +83,10 @@ def answer(df, betas: dict[str, float], n_samples: int) -> list[str] | None:
                                                                   "class_gmm_recognisable_gated")),
             "**Rate** (VADs only): " + ". ".join(_figure_words(df, cmp, betas, f) for f in
                                                  ("test_kl", "test_kl_above_floor", "test_bits_per_dim")),
-            "**Latent structure:** " + _figure_words(df, cmp, betas, "knn_accuracy")]
+            "**Latent structure:** " + _figure_words(df, cmp, betas, "knn_accuracy"),
+            "**Imputation** (codes fitted on the observed pixels only): "
+            + ". ".join(_figure_words(df, cmp, betas, f) for f in HEADLINE if f.startswith("impute_"))
+            + ". " + _calibration_words(df, betas)]
     said = [s if s.endswith(".") else s + "." for s in said]
     across = _across_betas(df, cmp)
     return said + ([across] if across else [])

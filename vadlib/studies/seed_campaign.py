@@ -6,14 +6,15 @@
     python scripts/study.py seeds report     # reports/study/runs.csv -> reports/study.md, its figure, answer.json
                                              # and README.md's "Results at a glance" block
 
-The grid: normal, uniform, laplace x beta {0.002, 0.02, 0.2, 1.0} x seeds {0, 1, 2}, plus the AD at its default
-penalty x seeds {0, 1, 2} (39 runs, vadlib/studies/seed_study.py), at the default lengths. One run is
-`dvc exp run --queue -n study-<variant>-b<beta>-s<seed> -S seed=<seed> -S variants.<variant>.beta=<beta>
-evaluate@<variant>`: the target limits it to that variant's train, fit and evaluate (and their upstream, prepare and
-the evaluator). The seed is the global `seed`, so prepare and the evaluator read it too: with `data.subset: first`
-prepare writes the same images for every seed, while the evaluator (the measuring instrument) is retrained once per
-seed and then restored from DVC's run cache for every other run with that seed. Variants compared at one seed therefore
-share data, decoder initialisation and instrument; the spread over seeds includes the instrument's own noise.
+The grid (`vadlib/studies/seed_study.py grid`): normal, uniform, laplace x beta {0.002, 0.2, 1.0} x seeds 0-9 and
+beta 0.02 x seeds 0-2, plus the AD at its default penalty x seeds 0-9 (109 runs), at the default lengths, seed block
+by seed block. One run is `dvc exp run --queue -n study-<variant>-b<beta>-s<seed> -S seed=<seed>
+-S variants.<variant>.beta=<beta> evaluate@<variant> impute@<variant>`: the targets limit it to that variant's train,
+fit, evaluate and impute (and their upstream, prepare and the evaluator). The seed is the global `seed`, so prepare
+and the evaluator read it too: with `data.subset: first` prepare writes the same images for every seed, while the
+evaluator (the measuring instrument) is retrained once per seed and then restored from DVC's run cache for every
+other run with that seed. Variants compared at one seed therefore share data, decoder initialisation and instrument;
+the spread over seeds includes the instrument's own noise.
 Rows already in the table are never run or added again, so the grid can be finished over several days and machines
 (commit the table and reports/study/per_image/ after each `collect`).
 """
@@ -71,7 +72,7 @@ def queued_names() -> set[str]:
 
 def exp_run_args(r: study.Run) -> list[str]:
     return ["exp", "run", "--queue", "-n", r.name, "-S", f"seed={r.seed}",
-            "-S", f"variants.{r.variant}.beta={r.beta:g}", f"evaluate@{r.variant}"]
+            "-S", f"variants.{r.variant}.beta={r.beta:g}", f"evaluate@{r.variant}", f"impute@{r.variant}"]
 
 
 def queue(args) -> None:
@@ -131,7 +132,9 @@ def collect(args) -> None:
             s = show(rev, f"metrics/seconds/{stage}/{r.variant}.json")
             if s is not None:
                 seconds[stage] = json.loads(s)
-        rows.append(study.row_from_metrics(r, json.loads(text), seconds, baseline, rev, evaluator_md5(rev)))
+        imputed = show(rev, f"metrics/impute/{r.variant}.json")
+        rows.append(study.row_from_metrics(r, json.loads(text), seconds, baseline, rev, evaluator_md5(rev),
+                                           json.loads(imputed) if imputed is not None else None))
         per_image = show(rev, f"metrics/per_image/{r.variant}.csv")
         if per_image is not None:
             write_text(Path(args.per_image) / f"{name}.csv", per_image)

@@ -20,7 +20,7 @@ from ..infra.markdown import sig as _fmt
 from ..infra.markdown import table as md_table
 from ..measure.comparisons import DIFFERS, EQUIVALENT, NOT_RESOLVED
 from ..measure.course import COURSE_REPORT
-from ..measure.generation import NOT_A_COPY
+from ..measure.gate import NOT_A_COPY
 from . import ablation
 from .findings import counts, effect_text, family_rows, gate_counts, num, pm
 from .table import (  # noqa: F401
@@ -29,12 +29,16 @@ from .table import (  # noqa: F401
     FAMILIES,
     FIXED_COLUMNS,
     FIXED_SAMPLERS,
+    CALIBRATION,
     HEADLINE,
+    IMPUTE_COLUMNS,
+    IMPUTE_CONDITIONS,
     MARGINS,
     METRIC_COLUMNS,
     NELBO,
     TABLE,
     append_rows,
+    calibration,
     cell_stats,
     compare,
     load_table,
@@ -49,7 +53,8 @@ PREFIX = "study-"
 PER_IMAGE_DIR = Path("reports/study/per_image")
 REPORT = Path("reports/study.md")
 FIGURES = Path("reports/study/figures")
-TIMED_STAGES = ("train", "fit", "evaluate")  # the stages a study run reruns for its variant (their wall seconds)
+# the stages a study run reruns for its variant (their wall seconds)
+TIMED_STAGES = ("train", "fit", "evaluate", "impute")
 
 _NAME = re.compile(r"study-(?P<variant>[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*?)-b(?P<beta>[0-9.eE+-]+)-s(?P<seed>[0-9]+)")
 
@@ -99,11 +104,28 @@ def grid(ad_beta: float, families: Sequence[str] = FAMILIES, betas: Sequence[flo
 
 # -- one row per run -----------------------------------------------------------------------------------------------
 
+def impute_cells(imputation: dict | None) -> dict:
+    """The study's imputation columns from one metrics/impute/<variant>.json (all empty without one; the AD's
+    uncertainty columns stay empty: it has no posterior)."""
+    conditions = (imputation or {}).get("conditions", {})
+    out = {}
+    for condition, short in IMPUTE_CONDITIONS.items():
+        c = conditions.get(condition, {})
+        u = c.get("uncertainty") or {}
+        out.update({f"impute_{short}_mse": c.get("missing", {}).get("mse"),
+                    f"impute_{short}_accuracy": c.get("accuracy"),
+                    f"impute_{short}_coverage_50": u.get("coverage_50"),
+                    f"impute_{short}_coverage_90": u.get("coverage_90"),
+                    f"impute_{short}_spread_corr": u.get("correlation")})
+    return out
+
+
 def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline: str, experiment: str,
-                     evaluator_md5: str | None = None) -> dict:
-    """One table row from an experiment's metrics/variants/<variant>.json and its metrics/seconds/<stage>/<variant>.json
-    files ({stage: content}); figures a variant lacks (the AD's KL and ELBO) stay empty. `evaluator_md5` names the
-    measuring instrument (models/evaluator.pt's hash in the experiment's dvc.lock)."""
+                     evaluator_md5: str | None = None, imputation: dict | None = None) -> dict:
+    """One table row from an experiment's metrics/variants/<variant>.json, its metrics/impute/<variant>.json
+    (`imputation`, when the run imputed) and its metrics/seconds/<stage>/<variant>.json files ({stage: content});
+    figures a variant lacks (the AD's KL and ELBO) stay empty. `evaluator_md5` names the measuring instrument
+    (models/evaluator.pt's hash in the experiment's dvc.lock)."""
     try:
         test, latent = metrics["test"], metrics["latent"]
         chosen = metrics["best_sampler"]
@@ -129,6 +151,7 @@ def row_from_metrics(run: Run, metrics: dict, seconds: dict[str, dict], baseline
             "logreg_unscaled_accuracy": latent.get("logreg_unscaled_accuracy"),
             "active_units": latent.get("active_units"),
             "test_code_log_likelihood": metrics.get("code_density", {}).get("best_test_log_likelihood"),
+            **impute_cells(imputation),
             "baseline": baseline,
             "experiment": experiment,
             "machine": "; ".join(sorted(set(devices))), "cpu": "; ".join(sorted(set(cpus))),
@@ -142,7 +165,8 @@ def _figure(df, path: Path) -> None:
 
     from ..infra.figures import save_figure
 
-    fig, axes = plt.subplots(2, 4, figsize=(20, 8), constrained_layout=True)
+    rows = -(-len(HEADLINE) // 4)
+    fig, axes = plt.subplots(rows, 4, figsize=(20, 4 * rows), constrained_layout=True, squeeze=False)
     for ax, (metric, title) in zip(axes.flat, HEADLINE.items()):
         stats = cell_stats(df, metric)
         for family in FAMILIES:
@@ -194,8 +218,10 @@ def _header(table, out: Path) -> list[str]:
             f"Written by `python scripts/study.py seeds report` from [`{Path(table).as_posix()}`]"
             f"({Path(os.path.relpath(table, out.parent)).as_posix()}). Each row is one DVC experiment "
             "`study-<variant>-b<beta>-s<seed>` at the default training, fitting and 5000 draws per sampler, scored by "
-            "the whole `evaluate` stage: `dvc exp run --queue -n study-<variant>-b<beta>-s<seed> -S seed=<seed> "
-            "-S variants.<variant>.beta=<beta> evaluate@<variant>` (`python scripts/study.py seeds queue`). The seed "
+            "the whole `evaluate` and `impute` stages: `dvc exp run --queue -n study-<variant>-b<beta>-s<seed> "
+            "-S seed=<seed> -S variants.<variant>.beta=<beta> evaluate@<variant> impute@<variant>` "
+            "(`python scripts/study.py seeds queue`; runs queued before imputation joined the study have no "
+            "imputation figures). The seed "
             "is the global `seed`: the evaluator network (the measuring instrument) is retrained per seed, so runs at "
             "one seed share data, decoder initialisation and instrument, and form a block.", "",
             "**Terms.** *course_loss*: the course's reconstruction measure (0-255 scale, batches of 64), lower is "
@@ -273,6 +299,55 @@ def _gate_table(df) -> list[str]:
                        "best sampler, FD (per seed)"], rows), "", text]
 
 
+IMPUTE_TITLES = {"random50": "half dropped at random", "bottom": "bottom half hidden", "centre": "centre 14x14 hidden"}
+
+
+def _target_rows(rows) -> list[list[str]]:
+    """Markdown cells of one-cell-against-target rows: variant, beta, mean, 95% CI, Holm p, TOST p, verdict, seeds."""
+    out = []
+    for _, r in rows.iterrows():
+        f = r["figure"]
+        verdict = {EQUIVALENT: "**calibrated**", DIFFERS: "**differs**"}.get(r["verdict"], r["verdict"])
+        out.append([r["variant"], f"{float(r['beta']):g}", num(r["mean"], f),
+                    f"[{num(r['ci_low'], f)}, {num(r['ci_high'], f)}]", _fmt(r["p_adjusted"], 2),
+                    _fmt(r["p_tost_adjusted"], 2), verdict, str(int(r["n_seeds"]))])
+    return out
+
+
+def _imputation(df) -> list[str]:
+    """Which family imputes best (the judged imputation figures are in the comparisons above; here their cells) and
+    whether a VAD's uncertainty is calibrated: each cell's 90% interval coverage against 0.9 over its seeds."""
+    lines = ["", "## Imputation: which family completes images best, and is its uncertainty calibrated?", "",
+             "Each run's `impute@<variant>` stage (metrics/impute/<variant>.json): codes fitted on the observed "
+             "pixels of the first test images only (the decoder frozen, fit's recipe), decoded; figures on the "
+             "missing pixels. A VAD draws completions from its fitted posterior; its central 90% interval per pixel "
+             "should hold the true value 90% of the time. The AD has no posterior: no coverage. The judged figures "
+             "(imputed MSE, class kept) are compared in \"Comparisons\" above.", ""]
+    columns = {}
+    for short, title in IMPUTE_TITLES.items():
+        columns.update({f"impute_{short}_mse": f"MSE, {title}", f"impute_{short}_accuracy": f"class kept, {title}",
+                        f"impute_{short}_coverage_90": f"90% coverage, {title}"})
+    have = df[[c for c in columns]].notna().any(axis=1)
+    if not have.any():
+        return lines + ["No run has imputation figures yet: runs queued by `python scripts/study.py seeds queue` "
+                        "impute as well as evaluate."]
+    lines += _cells_table(df[have], columns, seeds=True)
+    verdicts, notes = calibration(df)
+    lines += ["", "**Calibration.** Each VAD cell's mean 90% coverage over its seeds with its 95% t interval; "
+              f"\"calibrated\" is a TOST within ±{MARGINS[next(iter(CALIBRATION))]:g} of 0.9, \"differs\" a t-test "
+              "against 0.9 (Holm over every cell and condition).", ""]
+    if verdicts.empty:
+        lines.append("Not tested: no VAD cell has two seeds with coverage yet.")
+    for short, title in IMPUTE_TITLES.items():
+        rows = verdicts[verdicts.figure == f"impute_{short}_coverage_90"]
+        if len(rows):
+            lines += ["", f"{title}:", "", *md_table(["variant", "beta", "mean coverage", "95% CI", "Holm p",
+                                                      "TOST p", "verdict", "seeds"], _target_rows(rows))]
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
+    return lines
+
+
 def _per_beta(cmp) -> list[str]:
     """Per beta, which figures differ, which are equivalent, which stay unresolved (all that beta's pairs)."""
     import numpy as np
@@ -315,11 +390,12 @@ def write_report(table: str | os.PathLike, expected: Sequence[Run], out: str | o
     _figure(df, fig_path)
     cmp = compare(df)
     lines += ["", f"![headline figures against beta]({Path(os.path.relpath(fig_path, out.parent)).as_posix()})", "",
-              "## Cells: mean ± seed std (n seeds)", "", *_cells_table(df, HEADLINE, seeds=True),
+              "## Cells: mean ± seed std (n seeds)", "",
+              *_cells_table(df, {k: v for k, v in HEADLINE.items() if not k.startswith("impute_")}, seeds=True),
               "", "More figures per cell, not judged: the best sampler's FD and PRDC (the best sampler can differ "
               "between seeds), the logistic probes, active units, the test codes' log-likelihood under the best "
               "fitted density, and the " + NELBO + ".", "", *_cells_table(df, MORE)]
-    lines += _comparisons(df, cmp) + _gate_table(df)
+    lines += _comparisons(df, cmp) + _gate_table(df) + _imputation(df)
     lines += ["", "## Notes from the analysis", "", *(f"- {n}" for n in cmp.notes or ["none"])]
     lines += _per_beta(cmp)
     return _finish(lines + ablation_section(ablation_table, out), out)

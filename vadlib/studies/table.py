@@ -13,8 +13,8 @@ from typing import Iterable
 
 from ..infra.errors import VadlibError
 from ..infra.tables import read_table, write_table
-from ..measure.comparisons import StudyComparison, compare_table
-from ..measure.generation import NOT_A_COPY
+from ..measure.comparisons import StudyComparison, against_target, compare_table
+from ..measure.gate import NOT_A_COPY
 from ..pipeline import artifacts
 
 FAMILIES = ("normal", "uniform", "laplace")
@@ -24,12 +24,18 @@ TABLE = artifacts.STUDY_TABLE
 # (the best sampler can differ between runs: at larger beta the mixtures' samples fall under the no-copy gate)
 FIXED_SAMPLERS = ("class_gmm", "prior")
 FIXED_COLUMNS = tuple(f"{s}_{k}" for s in FIXED_SAMPLERS for k in ("fd", "recognisable", "nn_train_ratio"))
+# Imputation (metrics/impute/<variant>.json): the default conditions by short name, and per condition the imputed
+# pixels' MSE, the evaluator's accuracy on the completed images, a VAD's central 50% / 90% interval coverage of the
+# true missing pixels and the correlation of its per-pixel spread with the error (empty for the AD: no posterior)
+IMPUTE_CONDITIONS = {"random_0.5": "random50", "bottom_half": "bottom", "centre_square": "centre"}
+IMPUTE_FIGURES = ("mse", "accuracy", "coverage_50", "coverage_90", "spread_corr")
+IMPUTE_COLUMNS = tuple(f"impute_{c}_{f}" for c in IMPUTE_CONDITIONS.values() for f in IMPUTE_FIGURES)
 METRIC_COLUMNS = ("test_course_loss", "test_mse", "test_kl", "test_nelbo", "test_nelbo_rec", "test_kl_floor",
                   "test_bits_per_dim", "best_fd",
                   "best_recognisable", "best_precision", "best_recall", "best_density", "best_coverage",
                   *FIXED_COLUMNS,
                   "best_held_out_fd", "knn_accuracy", "logreg_accuracy", "logreg_unscaled_accuracy", "active_units",
-                  "test_code_log_likelihood")
+                  "test_code_log_likelihood", *IMPUTE_COLUMNS)
 COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:7], "best_sampler", *METRIC_COLUMNS[7:],
            "baseline", "experiment", "machine", "cpu", "evaluator_md5", "seconds")
 # the figures the study judges, with their titles; lower is better for course_loss, FD, the KLs and bits/dim. Sample
@@ -37,12 +43,20 @@ COLUMNS = ("run", "variant", "family", "beta", "seed", *METRIC_COLUMNS[:7], "bes
 HEADLINE = {"test_course_loss": "test course_loss", "class_gmm_fd_gated": "class_gmm FD (gated)",
             "class_gmm_recognisable_gated": "class_gmm recognisable (gated)", "test_kl": "test KL (nats)",
             "test_kl_above_floor": "test KL above the family's floor (nats)", "test_bits_per_dim": "test bits/dim",
-            "knn_accuracy": "5-NN probe"}
+            "knn_accuracy": "5-NN probe", "impute_random50_mse": "imputed pixels' MSE, half dropped at random",
+            "impute_bottom_mse": "imputed pixels' MSE, bottom half hidden",
+            "impute_centre_mse": "imputed pixels' MSE, centre 14x14 hidden",
+            "impute_bottom_accuracy": "class kept, bottom half hidden"}
+# Calibration: a VAD's central 90% intervals of the missing pixels should hold 90% of the true values
+CALIBRATION = {f"impute_{c}_coverage_90": 0.9 for c in IMPUTE_CONDITIONS.values()}
 # The one place the equivalence margins are stated (figure -> the largest difference that does not matter; the
 # reasons: docs/method.md, "Comparing variants"). A difference inside its margin is called "equivalent".
 MARGINS = {"test_course_loss": 0.0005, "test_kl": 1.0, "test_kl_above_floor": 1.0, "test_bits_per_dim": 0.005,
            "class_gmm_fd_gated": 0.5, "class_gmm_recognisable_gated": 0.02, "prior_fd_gated": 0.5,
-           "prior_recognisable_gated": 0.02, "knn_accuracy": 0.01}
+           "prior_recognisable_gated": 0.02, "knn_accuracy": 0.01,
+           **{f"impute_{c}_mse": 0.0005 for c in IMPUTE_CONDITIONS.values()},
+           **{f"impute_{c}_accuracy": 0.02 for c in IMPUTE_CONDITIONS.values()},
+           **{f"impute_{c}_coverage_90": 0.05 for c in IMPUTE_CONDITIONS.values()}}
 NELBO = "negative ELBO, Gaussian pixels at the train MSE (not comparable between variants)"
 
 
@@ -128,6 +142,12 @@ def compare(df) -> StudyComparison:
     ranked = df.assign(_rank=df.variant.map(order).fillna(len(order))).sort_values(["_rank", "beta", "seed"],
                                                                                      kind="stable")
     return compare_table(ranked.drop(columns="_rank"), list(HEADLINE), MARGINS, family_by=("beta",), reference=AD)
+
+
+def calibration(df):
+    """Each VAD cell's 90% interval coverage of the imputed pixels against 0.9, over its seeds (`against_target`):
+    (verdicts, notes)."""
+    return against_target(df[df.variant.isin(FAMILIES)], CALIBRATION, MARGINS)
 
 
 # -- statistics ----------------------------------------------------------------------------------------------------
