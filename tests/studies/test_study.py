@@ -386,7 +386,8 @@ def test_the_script_refuses_bad_input_clearly(tmp_path):
     assert out.returncode == 2 and "matches no run" in out.stderr
     out = script("seeds", "queue", "--dry-run", "--only", "study-laplace-b1-*", "--table", str(tmp_path / "t.csv"))
     assert out.returncode == 0, out.stderr
-    assert ("dvc exp run --queue -n study-laplace-b1-s2 -S seed=2 -S variants.laplace.beta=1 evaluate@laplace"
+    assert ("dvc exp run --queue -n study-laplace-b1-s2 -S seed=2 -S variants.laplace.beta=1 evaluate@laplace "
+            "impute@laplace"
             in out.stdout) and "10 to queue" in out.stdout
 
 
@@ -501,6 +502,7 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     params["evaluator"].update(epochs=1, n_val=100)
     params["quality"].update(n_samples=20)
     params["evaluate"].update(likelihood_images=5, likelihood_samples=50)
+    params["impute"].update(n_images=6, samples=4)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -524,6 +526,9 @@ def test_queue_runs_one_variant_as_an_experiment_and_collect_adds_it_once(tmp_pa
     assert json.loads(shown)["test"]["course_loss"] == df.test_course_loss.iloc[0]
     tree = _run(["git", "ls-tree", "-r", "--name-only", rev], repo, env)
     assert "metrics/variants/uniform.json" in tree and "metrics/variants/normal.json" not in tree  # target only
+    imputed = json.loads(_run(["git", "show", f"{rev}:metrics/impute/uniform.json"], repo, env))
+    assert df.impute_bottom_mse.iloc[0] == imputed["conditions"]["bottom_half"]["missing"]["mse"] > 0
+    assert 0 <= df.impute_random50_coverage_90.iloc[0] <= 1  # a VAD: its completions' coverage is in the row
     per_image = (repo / study.PER_IMAGE_DIR / "study-uniform-b0.2-s1.csv").read_text().splitlines()
     assert per_image[0] == "image,label,squared_error,kl,rec_nll,nelbo,log_px" and len(per_image) == 21
     assert df.test_bits_per_dim.iloc[0] > 0 and df.test_kl_floor.iloc[0] == pytest.approx(8 * 0.1764852, rel=1e-5)
@@ -551,3 +556,17 @@ def test_dvc_calls_put_this_environments_bin_first_on_path(monkeypatch):
     experiments.dvc("queue", "status")
     assert seen["env"]["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
     assert seen["env"]["DVC_NO_ANALYTICS"] == "1" and seen["cmd"][1:] == ["queue", "status"]
+
+
+def test_the_readme_block_reports_imputation_at_the_default(tmp_path):
+    from vadlib.studies import findings
+
+    df = study.load_table(study_table(tmp_path))
+    text = re.sub(r"\s+", " ", " ".join(findings.glance(df, BETAS, ablation_table=tmp_path / "none.csv")))
+    bullet = text[text.index("**Imputation at the default**"):text.index("**The no-copy gate.**")]
+    assert "imputed pixels' MSE, bottom half hidden `ad` 0.020" in bullet and "`uniform` 0.0249" in bullet
+    assert "families 1 pair: 1 differs" in bullet
+    assert "6 cells x conditions: 3 differ from 0.9, 3 calibrated (means 0.40-0.90)" in bullet, bullet
+    blank = df.assign(**{c: float("nan") for c in study.IMPUTE_COLUMNS})
+    text = " ".join(findings.glance(blank, BETAS, ablation_table=tmp_path / "none.csv"))
+    assert "no study run has imputation figures yet" in re.sub(r"\s+", " ", text)

@@ -17,7 +17,7 @@ from ..infra.io import write_text
 from ..infra.markdown import sig as _fmt
 from ..measure.comparisons import DIFFERS, EQUIVALENT, NOT_RESOLVED
 from . import ablation
-from .table import AD, FAMILIES, FIXED_SAMPLERS, HEADLINE, MARGINS, compare
+from .table import AD, FAMILIES, FIXED_SAMPLERS, HEADLINE, MARGINS, calibration, compare
 
 SAMPLE_FIGURES = ("class_gmm_fd_gated", "class_gmm_recognisable_gated")
 README = Path("README.md")
@@ -233,10 +233,29 @@ def glance(df, betas: dict[str, float], ablation_table=ablation.TABLE) -> list[s
                + "; ".join(f"{HEADLINE[f]}: {by_beta_text(cmp.verdicts, f)}"
                            for f in ("test_kl", "test_kl_above_floor", "test_bits_per_dim")) + ".",
                "**Latent structure at the default:** " + _default_figure(df, cmp, betas, "knn_accuracy") + ".",
+               _imputation_bullet(df, cmp, betas),
                _gate_bullet(df),
                _ablation_bullet(ablation_table)]
     return [line for b in bullets if b for line in textwrap.wrap(f"- {b}", WIDTH, subsequent_indent="  ",
                                                                   break_long_words=False, break_on_hyphens=False)]
+
+
+def _imputation_bullet(df, cmp, betas: dict[str, float]) -> str:
+    """Imputation at the default: the bottom half hidden (imputed MSE across variants), and how many VAD cells' 90%
+    coverage is calibrated, differs from 0.9 or is not resolved (`table.calibration`)."""
+    head = "**Imputation at the default** (codes fitted on the observed pixels only): "
+    if not df["impute_bottom_mse"].notna().any():
+        return head + "no study run has imputation figures yet (runs queued now impute too)."
+    verdicts, _ = calibration(df)
+    mine = verdicts[[v in betas and float(b) == float(betas[v]) for v, b in zip(verdicts.variant, verdicts.beta)]]
+    said = [_default_figure(df, cmp, betas, "impute_bottom_mse")]
+    if len(mine):
+        tally = ", ".join(f"{k} {word}" for verdict, word in ((DIFFERS, "differ from 0.9"), (EQUIVALENT, "calibrated"),
+                                                              (NOT_RESOLVED, "not resolved"))
+                          if (k := int((mine.verdict == verdict).sum())))
+        said.append(f"90% interval coverage of the VADs' completions, {len(mine)} cells x conditions: {tally} (means "
+                    f"{mine['mean'].min():.2f}-{mine['mean'].max():.2f})")
+    return head + "; ".join(said) + " ([reports/study.md](reports/study.md))."
 
 
 def _gate_bullet(df) -> str:
