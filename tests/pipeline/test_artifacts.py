@@ -67,7 +67,7 @@ def outputs_by_artifacts(a) -> dict[str, set[Path]]:
         "prepare": {a.PREPARED, a.REFERENCE, a.VALIDATION, a.DATA_METRICS},
         "evaluator": {a.EVALUATOR, a.EVALUATOR_METRICS, a.seconds("evaluator", "evaluator")},
         "report": {a.REPORT, a.COMPARISON_PNG},
-        "compare": {a.SELECTED_METRICS, a.SELECTED_TRAIN, a.SELECTED_FIT},
+        "compare": {a.SELECTED_METRICS, a.SELECTED_TRAIN, a.SELECTED_FIT, a.SELECTED_IMPUTE},
         "impute_baselines": {a.IMPUTE_BASELINES, a.IMPUTE_BASELINE_CURVE, a.seconds("impute", "baselines")},
     }
     for v in VARIANTS:

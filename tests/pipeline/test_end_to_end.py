@@ -150,6 +150,7 @@ def test_views_make_dvc_metrics_and_plots_diff_compare_distributions(project):
     assert selected["test.course_loss"]["old"] == pytest.approx(a) and selected["test.course_loss"]["new"] == pytest.approx(b)
     assert selected["test.course_loss"]["diff"] == pytest.approx(b - a)
     assert "samples.gmm.fd" in selected  # (diff lists only metrics that differ)
+    assert "imputation.conditions.bottom_half.missing.mse" in selected  # imputation compares the same way
     assert set(diff) == {"metrics/selected.json"}, "only the mirrored metrics differ between views"
     plots = json.loads(_run(["dvc", "plots", "diff", "ad", "normal", "--json", "--targets", "plots/selected/train.csv"],
                             repo, env))

@@ -159,3 +159,4 @@ def test_the_imputation_section_shows_every_condition_for_each_variant_and_basel
         knn = base["conditions"][key]["knn"]
         assert rows[f"k-NN (k = {base['knn_k']})"][:2] == [f"{knn['missing']['mse']:.4f}", f"{knn['accuracy']:.3f}"]
     assert rows["`ad`"][2] == "–" and "one run's figures (seed 0)" in text
+    assert f"over {imputed['normal']['samples']} completions" in text and "None" not in text

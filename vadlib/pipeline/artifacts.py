@@ -108,3 +108,4 @@ COMPARISON_PNG = Path("plots/images/comparison.png")
 # The `compare` stage's mirror of one variant (params' `compare`), for `dvc metrics diff <A> <B>` across experiments
 SELECTED_METRICS = Path("metrics/selected.json")
 SELECTED_TRAIN, SELECTED_FIT = Path("plots/selected/train.csv"), Path("plots/selected/fit.csv")
+SELECTED_IMPUTE = Path("plots/selected/impute.csv")  # the missing-pixel curve of the selected variant

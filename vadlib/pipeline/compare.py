@@ -3,7 +3,7 @@
 `dvc metrics diff` and `dvc plots diff` compare revisions (commits, experiments), not files. With the chosen
 variant's metrics at `metrics/selected.json` and its curves at `plots/selected/*.csv`, one named experiment per
 distribution (`dvc exp run -n normal -S compare=normal`, which reruns only this cheap stage) turns
-`dvc metrics diff ad normal` into "how does Normal differ from the AD?".
+`dvc metrics diff ad normal` into "how does Normal differ from the AD?" (imputation included: `imputation.*`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from ..infra.io import atomic_path, read_json, write_json
 def select_variant(variant: str, variants) -> None:
     if variant not in variants:
         raise ConfigError(f"compare: got {variant!r}, expected one of the variants in params ({', '.join(variants)})")
-    write_json(paths.SELECTED_METRICS, {"compare": variant, **read_json(paths.metrics(variant))})
-    for source, target in ((paths.train_curve(variant), paths.SELECTED_TRAIN), (paths.fit_curve(variant),
-                                                                                paths.SELECTED_FIT)):
+    imputed = read_json(paths.impute_metrics(variant))
+    write_json(paths.SELECTED_METRICS, {"compare": variant, **read_json(paths.metrics(variant)),
+                                        "imputation": {k: v for k, v in imputed.items() if k != "variant"}})
+    for source, target in ((paths.train_curve(variant), paths.SELECTED_TRAIN),
+                           (paths.fit_curve(variant), paths.SELECTED_FIT),
+                           (paths.impute_curve(variant), paths.SELECTED_IMPUTE)):
         with atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
 

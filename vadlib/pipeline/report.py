@@ -151,7 +151,7 @@ def latent_section(all_metrics: dict[str, dict], seed: int) -> list[str]:
     ]
 
 
-IMPUTE_TITLES = {"random": "{ratio:g} dropped at random", "bottom_half": "bottom half hidden",
+IMPUTE_TITLES = {"random": "{ratio:.0%} of pixels dropped at random", "bottom_half": "bottom half hidden",
                  "right_half": "right half hidden", "centre_square": "centre 14x14 hidden"}
 
 
@@ -172,12 +172,13 @@ def imputation_section(imputed: dict[str, dict], baselines: dict | None, seed: i
     if not imputed:
         return []
     first = next(iter(imputed.values()))
+    draws = next((m["samples"] for m in imputed.values() if m.get("samples")), None)
     lines = ["## 4. Imputation: encoding an image from part of its pixels", "",
              f"The first {first['n_images']} test images, each code fitted on the observed pixels only (decoder "
              "frozen, fit's recipe), decoded (`impute@<variant>`). *missing MSE*: on the hidden pixels ([0, 1] scale), "
              "lower is better; *class kept*: the evaluator's accuracy on the completed images (on the true images: "
              f"{first['accuracy_true']:.3f}); *90% coverage*: the share of hidden pixels inside a VAD's central 90% "
-             f"interval over {first['samples']} completions drawn from its fitted posterior (calibrated: 0.9; the AD "
+             f"interval over {draws} completions drawn from its fitted posterior (calibrated: 0.9; the AD "
              "has no posterior); *spread-error corr.*: the per-pixel correlation of that spread with the error. "
              "Baselines (`impute_baselines`): the k nearest train images on the observed pixels (scikit-learn) "
              "and the per-pixel train mean.", ""]
@@ -199,7 +200,7 @@ def imputation_section(imputed: dict[str, dict], baselines: dict | None, seed: i
         lines += [f"**{_condition_title(cond)}**", "", *table(head, rows), ""]
     lines += [one_run(seed) + " Which family imputes best and whether its intervals are calibrated, over seeds: "
               "[study.md](study.md#imputation-which-family-completes-images-best-and-is-its-uncertainty-calibrated).",
-              "", "Missing-pixel error against the missing ratio: `dvc plots show` (plots/impute/). Completions: ", "",
+              "", "Missing-pixel error against the missing ratio: `dvc plots show` (plots/impute/). Completions:", "",
               *(f"![{n} imputation](../plots/images/{n}/imputation.png)" for n in imputed), ""]
     return lines
 
