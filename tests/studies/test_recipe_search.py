@@ -41,3 +41,18 @@ def test_an_incomplete_search_gives_no_verdict_and_the_report_says_so(tmp_path):
     runs.write_text("".join(__import__("json").dumps({**r, "n_val": 500}) + "\n" for r in rows))
     text = rs.report(runs, tmp_path / "out.md")
     assert "no verdict yet" in text and (tmp_path / "out.md").read_text() == text
+
+
+def test_a_complete_search_without_a_winner_says_the_defaults_stay(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(ROOT)  # the plan reads params.yaml
+    rows = [{**r, "n_val": 500, "val_course_loss": 0.1 + 0.0001 * r["seed"] + (0.0005 if r["change"] != "default"
+                                                                                else 0)} for r in rs.plan()]
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = rs.report(runs, tmp_path / "out.md")
+    assert f"Runs present: {len(rows)} of {len(rows)}." in text
+    assert "No change passes the rule: the defaults stay." in text and "so far" not in text
+    runs.write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))  # one change run short
+    assert "No change passes the rule so far" in rs.report(runs, tmp_path / "partial.md")

@@ -129,7 +129,8 @@ def report(path: str | os.PathLike = RUNS, out: str | os.PathLike = REPORT) -> s
         f"Runs present: {len(rows)} of {len(plan())}.",
         "",
         ("Adopted: " + ", ".join(adopted) + "." if adopted else
-         "No change passes the rule so far: the defaults stay." if d["bar"] is not None else
+         ("No change passes the rule: the defaults stay." if len(rows) >= len(plan()) else
+          "No change passes the rule so far: the defaults stay.") if d["bar"] is not None else
          "The search is incomplete: no verdict yet."),
         "",
     ]
