@@ -217,7 +217,7 @@ def _ablation_bullet(table) -> str | None:
 
 
 def glance(df, betas: dict[str, float], ablation_table=ablation.TABLE) -> list[str]:
-    """The README's "Results at a glance": 5-8 bullets, every figure a mean over seeds, every "no difference" an
+    """The README's "Results at a glance": 5-9 bullets, every figure a mean over seeds, every "no difference" an
     equivalence within its margin or "not resolved"."""
     if df.empty:
         return ["No study runs yet: `python scripts/study.py seeds queue`."]
