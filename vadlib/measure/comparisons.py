@@ -152,14 +152,20 @@ def equivalence(contrasts, margin: float, alpha: float = 0.05):
     return out
 
 
+def _three_verdicts(p_adjusted, p_tost_adjusted, alpha: float):
+    """"differs" where the adjusted p < alpha, else "equivalent" where the adjusted TOST p < alpha, else "not
+    resolved": the one rule every comparison here ends in."""
+    return np.where(np.asarray(p_adjusted) < alpha, DIFFERS,
+                    np.where(np.asarray(p_tost_adjusted) < alpha, EQUIVALENT, NOT_RESOLVED))
+
+
 def verdict(contrasts, margin: float, alpha: float = 0.05, method: str = "holm"):
     """One verdict per contrast, the rows given being the declared family: "differs" when the adjusted p < alpha,
     else "equivalent" when the adjusted TOST p < alpha (margin as given), else "not resolved"."""
     out = equivalence(contrasts, margin, alpha)
     out["p_adjusted"] = adjust(out["p"], method)
     out["p_tost_adjusted"] = adjust(out["p_tost"], method)
-    out["verdict"] = np.where(out["p_adjusted"] < alpha, DIFFERS,
-                              np.where(out["p_tost_adjusted"] < alpha, EQUIVALENT, NOT_RESOLVED))
+    out["verdict"] = _three_verdicts(out["p_adjusted"], out["p_tost_adjusted"], alpha)
     for col in ("figure", "beta"):
         if col not in out.columns:
             out[col] = None
@@ -329,6 +335,5 @@ def against_target(df, targets: dict, margins: dict, cells=("variant", "beta"), 
                                                                              "verdict")])
     out["p_adjusted"] = adjust(out["p"]) if len(out) else []
     out["p_tost_adjusted"] = adjust(out["p_tost"]) if len(out) else []
-    out["verdict"] = np.where(out["p_adjusted"] < alpha, DIFFERS,
-                              np.where(out["p_tost_adjusted"] < alpha, EQUIVALENT, NOT_RESOLVED)) if len(out) else []
+    out["verdict"] = _three_verdicts(out["p_adjusted"], out["p_tost_adjusted"], alpha) if len(out) else []
     return out[TARGET_COLUMNS], notes

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .findings import at_betas, by_beta_text, cells_text, effect_text, pair_text, rows_at
-from .findings import num
+from .findings import at_betas, by_beta_text, cells_at, cells_text, effect_text, num, pair_text, rows_at
 from .table import CALIBRATION, FAMILIES, HEADLINE, calibration, compare
 
 
@@ -39,11 +38,10 @@ def _figure_words(df, cmp, betas: dict[str, float], figure: str) -> str:
 
 def _calibration_words(df, betas: dict[str, float]) -> str:
     """Each VAD's 90% interval coverage of imputed pixels at its default beta, against 0.9 (`table.calibration`)."""
-    verdicts, _ = calibration(df)
+    verdicts = cells_at(calibration(df)[0], betas)
     said = []
     for figure in CALIBRATION:
-        rows = [r for r in verdicts[verdicts.figure == figure].itertuples()
-                if r.variant in betas and np.isclose(float(r.beta), betas[r.variant])]
+        rows = list(verdicts[verdicts.figure == figure].itertuples())
         if rows:
             words = {"equivalent": "calibrated", "differs": "differs"}
             said.append(f"{figure.split('_')[1]}: " + ", ".join(

@@ -84,12 +84,21 @@ def pair_text(r) -> str:
             f"Holm p {_fmt(r['p_adjusted'], 2)}: {verdict_words(r)}")
 
 
+def _own(betas: dict[str, float], variant, beta) -> bool:
+    return variant in betas and math.isclose(float(beta), float(betas[variant]))
+
+
 def at_betas(verdicts, betas: dict[str, float]):
     """The contrasts between variants each at its own beta in `betas` (the default operating point)."""
-    def own(variant, beta):
-        return variant in betas and math.isclose(float(beta), float(betas[variant]))
-    keep = [own(a, ba) and own(b, bb) for a, ba, b, bb in zip(verdicts.A, verdicts.beta_A, verdicts.B, verdicts.beta)]
+    keep = [_own(betas, a, ba) and _own(betas, b, bb)
+            for a, ba, b, bb in zip(verdicts.A, verdicts.beta_A, verdicts.B, verdicts.beta)]
     return verdicts[np.asarray(keep, dtype=bool)] if len(verdicts) else verdicts
+
+
+def cells_at(rows, betas: dict[str, float]):
+    """Per-cell rows (variant, beta: `against_target`'s) of each variant at its own beta in `betas`."""
+    keep = [_own(betas, v, b) for v, b in zip(rows.variant, rows.beta)]
+    return rows[np.asarray(keep, dtype=bool)] if len(rows) else rows
 
 
 def family_rows(verdicts, figure: str, beta: float):
@@ -247,7 +256,7 @@ def _imputation_bullet(df, cmp, betas: dict[str, float]) -> str:
     if not df["impute_bottom_mse"].notna().any():
         return head + "no study run has imputation figures yet (runs queued now impute too)."
     verdicts, _ = calibration(df)
-    mine = verdicts[[v in betas and float(b) == float(betas[v]) for v, b in zip(verdicts.variant, verdicts.beta)]]
+    mine = cells_at(verdicts, betas)
     said = [_default_figure(df, cmp, betas, "impute_bottom_mse")]
     if len(mine):
         tally = ", ".join(f"{k} {word}" for verdict, word in ((DIFFERS, "differ from 0.9"), (EQUIVALENT, "calibrated"),
